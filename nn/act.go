@@ -1,0 +1,107 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"gorgonia.org/gorgonia"
+)
+
+// Activation is an elementwise nonlinearity, named as in configs:
+// "relu", "tanh", "sigmoid", "gelu" (tanh form), "identity" and
+// "leaky_relu:<alpha>" (e.g. "leaky_relu:0.2").
+type Activation struct {
+	Name  string
+	Alpha float64 // leaky ReLU slope
+}
+
+// ParseActivation parses an activation name.
+func ParseActivation(s string) (Activation, error) {
+	name, arg, hasArg := strings.Cut(strings.ToLower(strings.TrimSpace(s)), ":")
+	switch name {
+	case "relu", "tanh", "sigmoid", "gelu", "identity":
+		if hasArg {
+			return Activation{}, fmt.Errorf("nn: activation %q takes no argument", name)
+		}
+		return Activation{Name: name}, nil
+	case "leaky_relu":
+		a := 0.01
+		if hasArg {
+			v, err := strconv.ParseFloat(arg, 64)
+			if err != nil || v < 0 || v >= 1 {
+				return Activation{}, fmt.Errorf("nn: leaky_relu slope %q: want a number in [0, 1)", arg)
+			}
+			a = v
+		}
+		return Activation{Name: name, Alpha: a}, nil
+	}
+	return Activation{}, fmt.Errorf("nn: unknown activation %q (want relu, tanh, sigmoid, gelu, identity or leaky_relu:<alpha>)", s)
+}
+
+// Apply builds the activation of x.
+func (a Activation) Apply(x *gorgonia.Node) (*gorgonia.Node, error) {
+	switch a.Name {
+	case "relu":
+		return gorgonia.Rectify(x)
+	case "tanh":
+		return gorgonia.Tanh(x)
+	case "sigmoid":
+		return gorgonia.Sigmoid(x)
+	case "identity", "":
+		return x, nil
+	case "leaky_relu":
+		return LeakyReLU(x, a.Alpha)
+	case "gelu":
+		return GELUTanh(x)
+	}
+	return nil, fmt.Errorf("nn: unknown activation %q", a.Name)
+}
+
+func scalarLike(x *gorgonia.Node, v float64) *gorgonia.Node {
+	return gorgonia.NewConstant(castScalar(x, v))
+}
+
+func castScalar(x *gorgonia.Node, v float64) any {
+	if x.Dtype().Name() == "float32" {
+		return float32(v)
+	}
+	return v
+}
+
+// LeakyReLU is max(x, αx) for 0 ≤ α < 1, composed as α·x + (1−α)·relu(x) so
+// that it is twice differentiable through the autodiff pass.
+func LeakyReLU(x *gorgonia.Node, alpha float64) (*gorgonia.Node, error) {
+	r, err := gorgonia.Rectify(x)
+	if err != nil {
+		return nil, err
+	}
+	lin, err := gorgonia.Mul(x, scalarLike(x, alpha))
+	if err != nil {
+		return nil, err
+	}
+	pos, err := gorgonia.Mul(r, scalarLike(x, 1-alpha))
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Add(lin, pos)
+}
+
+// GELUTanh is the tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+func GELUTanh(x *gorgonia.Node) (*gorgonia.Node, error) {
+	x3, err := gorgonia.Cube(x)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := gorgonia.Add(x, gorgonia.Must(gorgonia.Mul(x3, scalarLike(x, 0.044715))))
+	if err != nil {
+		return nil, err
+	}
+	th, err := gorgonia.Tanh(gorgonia.Must(gorgonia.Mul(inner, scalarLike(x, math.Sqrt(2/math.Pi)))))
+	if err != nil {
+		return nil, err
+	}
+	one := gorgonia.Must(gorgonia.Add(th, scalarLike(x, 1)))
+	return gorgonia.Mul(gorgonia.Must(gorgonia.Mul(x, scalarLike(x, 0.5))), one)
+}
