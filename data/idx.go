@@ -119,6 +119,8 @@ func ReadIDXFrom(r io.Reader, name string, size int64) (*IDX, error) {
 	var one [1]byte
 	if n, err := io.ReadFull(src, one[:]); n > 0 {
 		return nil, fmt.Errorf("%s: trailing data in %s after the %d bytes that dims %v describe", name, stream, header+total, dims)
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%s: truncated: the compressed stream ends before its trailer", name)
 	} else if err != io.EOF {
 		return nil, fmt.Errorf("%s: after the data: %w", name, err)
 	}

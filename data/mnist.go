@@ -118,9 +118,13 @@ func LoadMNIST(split, dir string) (*Dataset, error) {
 // "test" (10,000) from dir, or, when dir is "", from [FashionMNISTDir].
 // Images have shape [1 28 28] with pixels in [0,1]; labels are 0..9.
 func LoadFashionMNIST(split, dir string) (*Dataset, error) {
+	return loadFashionMNIST(split, dir, FashionMNISTDir)
+}
+
+func loadFashionMNIST(split, dir, defaultDir string) (*Dataset, error) {
 	hint := ""
 	if dir == "" {
-		dir = FashionMNISTDir
+		dir = defaultDir
 		hint = " (install it with `apt-get install dataset-fashion-mnist`, or pass the directory holding the IDX files)"
 	}
 	images, labels, err := idxSplitFiles(dir, split)
