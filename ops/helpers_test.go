@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gorgonia.org/gorgonia"
+
+	"github.com/gradlab/gradlab/autodiff/fdcheck"
 	"gorgonia.org/tensor"
 )
 
@@ -254,12 +256,15 @@ type opCase struct {
 	b      builder
 	wrt    []int // differentiable inputs
 	data   func(rng *rand.Rand, i int, n int) []float64
+	step   float64 // finite-difference step of the autodiff check (0: fdcheck's default)
 }
 
-// runOpCases checks the first-order gradients of every case, and the
-// gradients of its VJPs (second order), against central differences. It
-// returns the worst relative errors.
-func runOpCases(t *testing.T, cases []opCase) (first, second float64) {
+// runOpCases checks, against central differences, for every case: the
+// first-order gradients from gorgonia.Grad, the gradients of the op's VJPs
+// (second order, op by op), and autodiff's gradient and Hessian-vector
+// product of a nonlinear loss of the op's output.
+func runOpCases(t *testing.T, cases []opCase) {
+	var first, second, adGrad, adHVP float64
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := newRNG(uint64(ci) + 1)
@@ -282,16 +287,80 @@ func runOpCases(t *testing.T, cases []opCase) (first, second float64) {
 			shapes2 := append(append([]tensor.Shape(nil), tc.shapes...), ys)
 			data2 := append(append([][]float64(nil), data...), u)
 			wrt2 := append(append([]int(nil), tc.wrt...), len(tc.shapes))
+			e2max := 0.0
 			for _, i := range tc.wrt {
 				e2 := checkFirstOrder(t, vjp(tc.b, i), shapes2, data2, wrt2, uint64(ci)+50)
 				if e2 > tol {
 					t.Errorf("second order (vjp wrt %d): rel err %g > %g", i, e2, tol)
 				}
-				second = max(second, e2)
+				e2max = max(e2max, e2)
 			}
-			t.Logf("rel err first %.2g", e1)
+			second = max(second, e2max)
+			eg, eh := checkAutodiff(t, tc.b, tc.shapes, data, tc.wrt, tc.step)
+			if eg > tol || eh > tol {
+				t.Errorf("autodiff vs finite differences: grad rel err %g, hvp rel err %g > %g", eg, eh, tol)
+			}
+			adGrad, adHVP = max(adGrad, eg), max(adHVP, eh)
+			t.Logf("rel err: first %.2g, vjp %.2g, autodiff grad %.2g, hvp %.2g", e1, e2max, eg, eh)
 		})
 	}
-	t.Logf("worst rel err: first order %.2g, second order (vjp) %.2g", first, second)
-	return first, second
+	t.Logf("worst rel err: first order %.2g, second order (vjp) %.2g, autodiff grad %.2g, autodiff hvp %.2g", first, second, adGrad, adHVP)
+}
+
+// checkAutodiff checks autodiff.Grad and autodiff.HVP of the nonlinear loss
+// sum(y ⊙ (y + c)) (y + y² for a scalar y) against fdcheck's finite
+// differences; inputs not in wrt are fixed data. It returns the worst
+// gradient and HVP relative errors.
+func checkAutodiff(t *testing.T, b builder, shapes []tensor.Shape, data [][]float64, wrt []int, step float64) (float64, float64) {
+	t.Helper()
+	_, ys := forward(t, b, shapes, data)
+	c := randData(newRNG(99), max(ys.TotalSize(), 1))
+	params := make([]fdcheck.Param, len(wrt))
+	isParam := make(map[int]int)
+	for k, i := range wrt {
+		params[k] = fdcheck.Param{Name: fmt.Sprintf("p%d", i), Shape: []int(shapes[i].Clone()), Data: append([]float64(nil), data[i]...)}
+		isParam[i] = k
+	}
+	build := func(g *gorgonia.ExprGraph, ps gorgonia.Nodes) (*gorgonia.Node, error) {
+		in := make([]*gorgonia.Node, len(shapes))
+		for i, s := range shapes {
+			if k, ok := isParam[i]; ok {
+				in[i] = ps[k]
+			} else {
+				in[i] = inputNode(g, fmt.Sprintf("data%d", i), s, data[i])
+			}
+		}
+		y, err := b(g, in)
+		if err != nil {
+			return nil, err
+		}
+		return squareLoss(g, y, c)
+	}
+	rep, err := fdcheck.Check(build, params, fdcheck.Options{Seed: 3, Step: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.MaxGradRelErr, rep.MaxHVPRelErr
+}
+
+// squareLoss is sum(y ⊙ (y + c)) for a tensor y, y·(y + c) for a scalar.
+func squareLoss(g *gorgonia.ExprGraph, y *gorgonia.Node, c []float64) (*gorgonia.Node, error) {
+	if y.IsScalar() {
+		cn := gorgonia.NewConstant(c[0], gorgonia.WithName("c"))
+		s, err := gorgonia.Add(y, cn)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Mul(y, s)
+	}
+	cn := inputNode(g, "c", y.Shape(), c)
+	s, err := gorgonia.Add(y, cn)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gorgonia.HadamardProd(y, s)
+	if err != nil {
+		return nil, err
+	}
+	return SumAll(p)
 }
