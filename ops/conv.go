@@ -69,6 +69,11 @@ func newConvGeom(p ConvParams, x, w tensor.Shape) (convGeom, error) {
 		return convGeom{}, fmt.Errorf("conv2d: input has %d channels, weights expect %d", x[1], w[1])
 	}
 	g := convGeom{p: p, x: x.Clone(), w: w.Clone()}
+	for a := 0; a < 2; a++ {
+		if x[2+a]+2*p.Pad[a] < p.Dilation[a]*(w[2+a]-1)+1 {
+			return convGeom{}, fmt.Errorf("conv2d: kernel larger than the padded input in %v", g)
+		}
+	}
 	if g.outSize(0) < 1 || g.outSize(1) < 1 {
 		return convGeom{}, fmt.Errorf("conv2d: empty output for %v", g)
 	}
