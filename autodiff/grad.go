@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -241,7 +242,7 @@ func (p *pass) backward(outputs, seeds gorgonia.Nodes) (map[*gorgonia.Node]*gorg
 		if !needed {
 			continue
 		}
-		cg, err := symDiff(n, ch, total)
+		cg, err := localGrads(n, ch, total)
 		if err != nil {
 			return nil, err
 		}
@@ -260,6 +261,50 @@ func (p *pass) backward(outputs, seeds gorgonia.Nodes) (map[*gorgonia.Node]*gorg
 		}
 	}
 	return adj, nil
+}
+
+// localGrads returns the gradient terms of n's operands given n's adjoint.
+// It replaces the derivative of gorgonia ops whose SymDiff is wrong:
+//
+//   - gorgonia.Reshape: its gradient is another aliasing reshape (see
+//     Reshape), and a reshape to () yields a tensor where a scalar is typed;
+//     this package's copying Reshape is used instead.
+//   - OuterProd (z = x yᵀ): gorgonia returns x·z̄ and y·z̄, which is the
+//     gradient of y for the first and nonsense for the second; the right
+//     pair is z̄·y and z̄ᵀ·x. gorgonia's own gradient of a matrix-vector
+//     product is an OuterProd, so every second derivative through a
+//     matrix-vector product needs this.
+//
+// Every other op goes through its own SymDiff.
+func localGrads(n *gorgonia.Node, ch gorgonia.Nodes, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	op := n.Op()
+	switch {
+	case fmt.Sprintf("%T", op) == "gorgonia.reshapeOp" && len(ch) == 1:
+		to := ch[0].Shape().Clone()
+		if ch[0].IsScalar() {
+			to = tensor.Shape{}
+		}
+		r, err := Reshape(grad, to)
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (op %v): %w", n.Name(), op, err)
+		}
+		return gorgonia.Nodes{r}, nil
+	case isOuterProd(op) && len(ch) == 2:
+		dx, err := gorgonia.Mul(grad, ch[1])
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (op %v): gradient of the left operand: %w", n.Name(), op, err)
+		}
+		dy, err := gorgonia.Mul(ch[0], grad)
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (op %v): gradient of the right operand: %w", n.Name(), op, err)
+		}
+		return gorgonia.Nodes{dx, dy}, nil
+	}
+	return symDiff(n, ch, grad)
+}
+
+func isOuterProd(op gorgonia.Op) bool {
+	return fmt.Sprintf("%T", op) == "gorgonia.linAlgBinOp" && strings.Contains(op.String(), "⊗")
 }
 
 // symDiff calls the node's SymDiff, turning panics inside gorgonia into errors.
@@ -289,8 +334,8 @@ func symDiff(n *gorgonia.Node, children gorgonia.Nodes, grad *gorgonia.Node) (ou
 // differentiates a reshape from a scalar; such a node has a tensor type and
 // cannot be added to scalar terms, so it becomes a Sum of its one-element
 // operand. A one-element gradient of a scalar operand is summed for the same
-// reason. Other shape mismatches of equal size become a Reshape; a size
-// mismatch is an error.
+// reason. Other shape mismatches of equal size (a scalar gradient of a (1, 1)
+// operand, say) become a copying Reshape; a size mismatch is an error.
 func (p *pass) conform(gj, c *gorgonia.Node) (*gorgonia.Node, error) {
 	if isScalarReshape(gj) {
 		inner := Children(p.g, gj)
@@ -318,10 +363,7 @@ func (p *pass) conform(gj, c *gorgonia.Node) (*gorgonia.Node, error) {
 		}
 		return s, nil
 	}
-	if gj.IsScalar() {
-		return nil, fmt.Errorf("gradient %q is a scalar but operand %q has shape %v", gj.Name(), c.Name(), c.Shape())
-	}
-	r, err := gorgonia.Reshape(gj, c.Shape())
+	r, err := Reshape(gj, c.Shape())
 	if err != nil {
 		return nil, fmt.Errorf("reshaping gradient %q to %v: %w", gj.Name(), c.Shape(), err)
 	}
