@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -192,26 +194,49 @@ func childMapping(m *yaml.Node, seg string) *yaml.Node {
 	return child
 }
 
-// valueNode encodes one value; floats always carry a '.' or an exponent.
+// valueNode encodes one value. The nodes are built by hand rather than
+// with yaml.Node.Encode, whose block-style strings do not always read back
+// (a line starting with a tab, for one).
 func valueNode(v any) (*yaml.Node, error) {
 	switch x := v.(type) {
+	case int:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(x)}, nil
 	case float64:
 		return floatNode(x), nil
-	case []float64:
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(x)}, nil
+	case string:
+		return stringNode(x), nil
+	case []int, []float64, []string:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
-		for _, f := range x {
-			n.Content = append(n.Content, floatNode(f))
+		rv := reflect.ValueOf(x)
+		for i := 0; i < rv.Len(); i++ {
+			e, err := valueNode(rv.Index(i).Interface())
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, e)
 		}
 		return n, nil
 	}
-	n := &yaml.Node{}
-	if err := n.Encode(v); err != nil {
-		return nil, err
+	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+// plainSafe matches strings that read back as the same string when written
+// without quotes; yamlWords are the exceptions it would let through.
+var (
+	plainSafe = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./+-]*$`)
+	yamlWords = map[string]bool{"true": true, "false": true, "yes": true, "no": true, "on": true, "off": true, "y": true, "n": true, "null": true}
+)
+
+// stringNode encodes a string plainly when that is safe, double-quoted
+// (with escapes) otherwise.
+func stringNode(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if !plainSafe.MatchString(s) || yamlWords[strings.ToLower(s)] {
+		n.Style = yaml.DoubleQuotedStyle
 	}
-	if n.Kind == yaml.SequenceNode {
-		n.Style = yaml.FlowStyle
-	}
-	return n, nil
+	return n
 }
 
 // floatNode encodes a finite float so that it reads back as a float.

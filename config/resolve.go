@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // Where a resolved value came from, as [Config.Source] reports it.
@@ -197,16 +196,20 @@ func (s *Schema) fileLayer(path string, problems *[]error) layer {
 	}
 	// Viper lower-cases keys and merges those that differ only in case;
 	// a second look at the YAML finds such clashes and the line of each key.
-	lines, empty, clashes := yamlLines(data)
-	for _, c := range clashes {
-		*problems = append(*problems, fmt.Errorf("%w %q: %s", ErrFile, path, c))
+	// Viper lower-cases keys, merges keys that differ only in case or
+	// are written both flat and nested, and drops nulls and empty
+	// mappings: a second look at the YAML finds those, and the line of
+	// each key.
+	info := scanYAML(data)
+	for _, p := range info.problems {
+		*problems = append(*problems, fmt.Errorf("%w %q: %s", ErrFile, path, p))
 	}
-	// Viper drops empty mappings; one is harmless above known keys
-	// ("model: {}") and wrong anywhere else.
-	for _, k := range empty {
-		where := fmt.Sprintf("file %q line %d", path, lines[k])
+	for _, k := range info.holes {
+		// A null or an empty mapping is harmless above known keys
+		// ("model: {}") and wrong anywhere else.
+		where := fmt.Sprintf("file %q line %d", path, info.lines[k])
 		if e, ok := s.entries[k]; ok {
-			*problems = append(*problems, fmt.Errorf("%s: key %q: %w", where, k, badValue(e.kind, "{} (mapping)", "")))
+			*problems = append(*problems, fmt.Errorf("%s: key %q: %w", where, k, badValue(e.kind, info.holeText[k], "")))
 		} else if !s.isPrefix(k) {
 			*problems = append(*problems, s.unknownKey(where, k))
 		}
@@ -217,7 +220,7 @@ func (s *Schema) fileLayer(path string, problems *[]error) layer {
 	}
 	for _, k := range sortedKeys(flat) {
 		where := fmt.Sprintf("file %q", path)
-		if n, ok := lines[k]; ok {
+		if n, ok := info.lines[k]; ok {
 			where = fmt.Sprintf("file %q line %d", path, n)
 		}
 		s.checkInto(l.values, k, flat[k], where, problems)
@@ -385,47 +388,4 @@ func (s *Schema) isPrefix(p string) bool {
 		}
 	}
 	return false
-}
-
-// yamlLines maps each dotted key of a YAML document (lower-cased) to the
-// line it is on, lists the keys whose value is an empty mapping, and
-// describes keys of one mapping that differ only in letter case. It
-// ignores documents it cannot parse (viper reports those).
-func yamlLines(data []byte) (lines map[string]int, empty, clashes []string) {
-	lines = map[string]int{}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
-		return lines, nil, nil
-	}
-	var walk func(prefix string, n *yaml.Node)
-	walk = func(prefix string, n *yaml.Node) {
-		if n.Kind == yaml.AliasNode && n.Alias != nil {
-			n = n.Alias
-		}
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			kn, vn := n.Content[i], n.Content[i+1]
-			low := strings.ToLower(kn.Value)
-			if prev, dup := seen[low]; dup {
-				clashes = append(clashes, fmt.Sprintf("line %d: key %q repeats the key on line %d (keys are case-insensitive)", kn.Line, kn.Value, prev))
-			}
-			seen[low] = kn.Line
-			key := low
-			if prefix != "" {
-				key = prefix + "." + low
-			}
-			if _, ok := lines[key]; !ok {
-				lines[key] = kn.Line
-			}
-			if vn.Kind == yaml.MappingNode && len(vn.Content) == 0 {
-				empty = append(empty, key)
-			}
-			walk(key, vn)
-		}
-	}
-	walk("", doc.Content[0])
-	return lines, empty, clashes
 }
