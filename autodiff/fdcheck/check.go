@@ -147,6 +147,34 @@ func shifted(theta, u []float64, t float64) []float64 {
 	return x
 }
 
+// NumericGrad returns the derivative of the loss at theta along u by the
+// five-point central difference with the given step.
+func (p *Problem) NumericGrad(theta, u []float64, step float64) (float64, error) {
+	if len(u) != p.Dim() {
+		return 0, fmt.Errorf("fdcheck: direction has %d entries, want %d", len(u), p.Dim())
+	}
+	d, err := stencil(step, func(t float64) ([]float64, error) {
+		l, err := p.Loss(shifted(theta, u, t))
+		return []float64{l}, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return d[0], nil
+}
+
+// NumericHVP returns the derivative of the gradient at theta along u (≈ H·u)
+// by the five-point central difference with the given step.
+func (p *Problem) NumericHVP(theta, u []float64, step float64) ([]float64, error) {
+	if len(u) != p.Dim() {
+		return nil, fmt.Errorf("fdcheck: direction has %d entries, want %d", len(u), p.Dim())
+	}
+	return stencil(step, func(t float64) ([]float64, error) {
+		_, g, err := p.Grad(shifted(theta, u, t))
+		return g, err
+	})
+}
+
 // CheckGrad appends gradient comparisons at theta to rep.
 func (p *Problem) CheckGrad(rep *Report, theta []float64, opt Options) error {
 	opt = opt.withDefaults()
@@ -154,12 +182,8 @@ func (p *Problem) CheckGrad(rep *Report, theta []float64, opt Options) error {
 	if err != nil {
 		return err
 	}
-	lossAt := func(x []float64) ([]float64, error) {
-		l, err := p.Loss(x)
-		return []float64{l}, err
-	}
 	for k, u := range Directions(opt.Seed, opt.Directions, p.Dim()) {
-		num, err := stencil(opt.Step, func(t float64) ([]float64, error) { return lossAt(shifted(theta, u, t)) })
+		num, err := p.NumericGrad(theta, u, opt.Step)
 		if err != nil {
 			return fmt.Errorf("fdcheck: grad direction %d: %w", k, err)
 		}
@@ -167,19 +191,19 @@ func (p *Problem) CheckGrad(rep *Report, theta []float64, opt Options) error {
 		for i := range u {
 			a += g[i] * u[i]
 		}
-		rep.add(compare("grad", k, []float64{a}, num, opt.Floor))
+		rep.add(compare("grad", k, []float64{a}, []float64{num}, opt.Floor))
 	}
 	if opt.Coordinates {
 		num := make([]float64, p.Dim())
 		e := make([]float64, p.Dim())
 		for i := range e {
 			e[i] = 1
-			d, err := stencil(opt.Step, func(t float64) ([]float64, error) { return lossAt(shifted(theta, e, t)) })
+			d, err := p.NumericGrad(theta, e, opt.Step)
 			if err != nil {
 				return fmt.Errorf("fdcheck: grad coordinate %d: %w", i, err)
 			}
 			e[i] = 0
-			num[i] = d[0]
+			num[i] = d
 		}
 		rep.add(compare("grad-coords", -1, g, num, opt.Floor))
 	}
@@ -194,10 +218,7 @@ func (p *Problem) CheckHVP(rep *Report, theta []float64, opt Options) error {
 		if err != nil {
 			return err
 		}
-		num, err := stencil(opt.Step, func(t float64) ([]float64, error) {
-			_, g, err := p.Grad(shifted(theta, u, t))
-			return g, err
-		})
+		num, err := p.NumericHVP(theta, u, opt.Step)
 		if err != nil {
 			return fmt.Errorf("fdcheck: hvp direction %d: %w", k, err)
 		}
