@@ -17,6 +17,15 @@ func checkClearError(t *testing.T, err error, name string) {
 	}
 }
 
+// Run the fuzzers with, e.g.,
+//
+//	go test -run=NONE -fuzz=FuzzReadIDX -fuzztime=20s ./data/
+//	go test -run=NONE -fuzz=FuzzReadCIFAR -fuzztime=20s -fuzzminimizetime=200x ./data/
+//
+// (CIFAR inputs are multiples of 3073 bytes: limiting minimization keeps the
+// fuzzer from spending its time shrinking them byte by byte.) The seed corpus
+// under testdata/fuzz is written by testdata/fuzz/gen_corpus.py.
+
 // FuzzReadIDX feeds arbitrary bytes to the IDX reader, with the size known
 // and unknown. Both must agree, never panic, fail with clear errors and,
 // on success, return data matching the dimensions.
