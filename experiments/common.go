@@ -1,0 +1,67 @@
+package experiments
+
+import (
+	"fmt"
+
+	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/optim"
+)
+
+// optimParams are the optimizer keys shared by experiments that train with
+// a configurable first-order method.
+func optimParams(name string, lr float64, schedule string) []config.Param {
+	return []config.Param{
+		{Key: "optim.name", Default: name, Help: "sgd, adam, adamw or rmsprop"},
+		{Key: "optim.lr", Default: lr, Help: "peak learning rate"},
+		{Key: "optim.momentum", Default: 0.9, Help: "SGD momentum"},
+		{Key: "optim.beta1", Default: 0.9, Help: "Adam β₁"},
+		{Key: "optim.beta2", Default: 0.999, Help: "Adam β₂ / RMSprop α"},
+		{Key: "optim.eps", Default: 1e-8, Help: "Adam / RMSprop ε"},
+		{Key: "optim.weight_decay", Default: 0.0, Help: "weight decay (decoupled for adamw, coupled otherwise)"},
+		{Key: "optim.schedule", Default: schedule, Help: "constant or cosine (decay to 0 over the run)"},
+	}
+}
+
+// newOptimizer builds the optimizer and its learning-rate schedule.
+func newOptimizer(cfg *config.Config, totalSteps int) (optim.Optimizer, optim.Schedule, error) {
+	lr := cfg.Float("optim.lr")
+	if lr <= 0 {
+		return nil, nil, fmt.Errorf("optim.lr must be positive, got %g", lr)
+	}
+	wd := cfg.Float("optim.weight_decay")
+	var (
+		o   optim.Optimizer
+		err error
+	)
+	switch name := cfg.String("optim.name"); name {
+	case "sgd":
+		o, err = optim.NewSGD(optim.SGDConfig{LR: lr, Momentum: cfg.Float("optim.momentum"), WeightDecay: wd})
+	case "adam", "adamw":
+		c := optim.AdamConfig{LR: lr, Beta1: cfg.Float("optim.beta1"), Beta2: cfg.Float("optim.beta2"), Eps: cfg.Float("optim.eps")}
+		if name == "adam" {
+			c.WeightDecay = wd
+			o, err = optim.NewAdam(c)
+		} else {
+			o, err = optim.NewAdamW(c, wd)
+		}
+	case "rmsprop":
+		o, err = optim.NewRMSprop(optim.RMSpropConfig{LR: lr, Alpha: cfg.Float("optim.beta2"), Eps: cfg.Float("optim.eps"), WeightDecay: wd})
+	default:
+		return nil, nil, fmt.Errorf("optim.name %q: want sgd, adam, adamw or rmsprop", name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("optimizer: %w", err)
+	}
+	var sched optim.Schedule
+	switch s := cfg.String("optim.schedule"); s {
+	case "constant":
+		sched = optim.Constant(lr)
+	case "cosine":
+		if sched, err = optim.Cosine(lr, 0, totalSteps); err != nil {
+			return nil, nil, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("optim.schedule %q: want constant or cosine", s)
+	}
+	return o, sched, nil
+}
