@@ -47,7 +47,15 @@
 // Hutchinson) allocate their work vectors once; their Run methods do not
 // allocate, so the cost of a measurement is that of the operator
 // applications plus O(n) (power, trace) or O(m·n) (Lanczos) vector work
-// per application. A single start vector cannot distinguish copies of a
-// repeated eigenvalue; Lanczos recovers them only when it exhausts the
-// space (Steps ≥ n), TopKPower recovers them through deflation.
+// per application.
+//
+// # Repeated eigenvalues
+//
+// In exact arithmetic the Krylov space of one start vector holds a single
+// direction of each eigenspace, so Lanczos sees one copy of a repeated
+// eigenvalue. In floating point, full re-orthogonalisation usually picks
+// the other copies up from rounding noise once the extreme ones have
+// converged, and a run that hits an exactly invariant subspace restarts
+// from a random orthogonal vector; neither is a guarantee when
+// Steps < n. TopKPower finds every copy through deflation.
 package curvature

@@ -61,7 +61,9 @@ type PowerResult struct {
 	// Residual for that.
 	Converged bool
 	// Residual is ‖Hv − λv‖ for the returned pair. For a unit vector there
-	// is an eigenvalue of H within Residual of Value.
+	// is an eigenvalue of H within Residual of Value. With Deflate it is
+	// the residual of the deflated operator (I − UUᵀ)H(I − UUᵀ), which
+	// equals that of H when the deflation vectors are exact eigenvectors.
 	Residual float64
 }
 
@@ -142,9 +144,7 @@ func (p *PowerIteration) Run(rng *rand.Rand) (PowerResult, error) {
 		res.Iterations = k
 		res.Value = lambda
 		// ‖(H+cI)v − θv‖ = ‖Hv − λv‖, computed without another product.
-		axpy(w, -theta, v)
-		res.Residual = nrm2(w)
-		axpy(w, theta, v)
+		res.Residual = residualNorm(w, v, theta)
 
 		if p.opts.Tol > 0 && k > 1 && math.Abs(lambda-prev) <= p.opts.Tol*math.Abs(lambda) {
 			res.Converged = true

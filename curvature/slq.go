@@ -160,6 +160,15 @@ func (s *SpectralDensity) Eval(dst, x []float64, sigma float64) error {
 	return nil
 }
 
+// PyHessianSigma returns the smoothing width PyHessian uses,
+// σ = √(1e-5·max(1, hi − lo)) for the node range [lo, hi]. It resolves
+// isolated outliers on a fine grid (PyHessian evaluates 10⁴ points);
+// wider kernels give a smoother bulk.
+func (s *SpectralDensity) PyHessianSigma() float64 {
+	lo, hi := s.Range()
+	return math.Sqrt(1e-5 * math.Max(1, hi-lo))
+}
+
 func mean(x []float64) float64 {
 	var s float64
 	for _, v := range x {

@@ -40,3 +40,14 @@ func orthogonalizeFlat(x []float64, flat []float64, k int) {
 		}
 	}
 }
+
+// residualNorm returns ‖w − θv‖ in one pass without modifying w.
+func residualNorm(w, v []float64, theta float64) float64 {
+	v = v[:len(w)]
+	var s float64
+	for i, x := range w {
+		d := x - theta*v[i]
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
