@@ -114,14 +114,22 @@ func TestEmbedDropoutUpsampleGradients(t *testing.T) {
 	}
 	runOpCases(t, []opCase{
 		{name: "embedding 4x3 ids 5", shapes: []tensor.Shape{{4, 3}, {5}}, wrt: []int{0}, data: idsData,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Embedding(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return Embedding(in[0], in[1])
+			}},
 		{name: "embedding 4x2 ids 2x3", shapes: []tensor.Shape{{4, 2}, {2, 3}}, wrt: []int{0}, data: idsData,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Embedding(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return Embedding(in[0], in[1])
+			}},
 		{name: "dropout 3x4", shapes: []tensor.Shape{{3, 4}, {3, 4}}, wrt: []int{0}, data: maskData, multi: true,
 			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Dropout(in[0], in[1]) }},
 		{name: "upsample x2", shapes: []tensor.Shape{{1, 2, 3, 2}}, wrt: []int{0},
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return UpsampleNearest(in[0], 2) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return UpsampleNearest(in[0], 2)
+			}},
 		{name: "upsample x3", shapes: []tensor.Shape{{2, 1, 2, 2}}, wrt: []int{0},
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return UpsampleNearest(in[0], 3) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return UpsampleNearest(in[0], 3)
+			}},
 	})
 }
