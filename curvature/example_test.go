@@ -27,8 +27,8 @@ func Example() {
 	fmt.Printf("power on H+4I: %.4f\n", r.Value)
 
 	top, _ := curvature.TopEigen(op, 2, rng, curvature.LanczosOptions{})
-	low, _, _, _ := curvature.SmallestEigen(op, rng, curvature.LanczosOptions{})
-	fmt.Printf("lanczos: top %.4f %.4f, smallest %.4f\n", top.Values[0], top.Values[1], low)
+	low, _ := curvature.SmallestEigen(op, rng, curvature.LanczosOptions{})
+	fmt.Printf("lanczos: top %.4f %.4f, smallest %.4f\n", top[0].Value, top[1].Value, low.Value)
 
 	// Rademacher probes give vᵀDv = tr(D) exactly for a diagonal D.
 	tr, _ := curvature.Trace(op, rng, curvature.TraceOptions{Probes: 10})

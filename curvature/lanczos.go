@@ -231,13 +231,13 @@ type LanczosOptions struct {
 	Start []float64
 }
 
-// Eigenpairs holds eigenvalue estimates with their Ritz vectors.
-type Eigenpairs struct {
-	Values  []float64
-	Vectors [][]float64
-	// Residuals are the Lanczos residual estimates β_m|z_{m,i}| (see
-	// Lanczos.ResidualBound).
-	Residuals []float64
+// Eigenpair is an eigenvalue estimate with its Ritz vector.
+type Eigenpair struct {
+	Value  float64
+	Vector []float64
+	// Residual is the Lanczos residual estimate β_m|z_{m,i}| of
+	// ‖H·Vector − Value·Vector‖ (see Lanczos.ResidualBound).
+	Residual float64
 }
 
 func runLanczos(op Operator, rng *rand.Rand, opts LanczosOptions) (*Lanczos, error) {
@@ -259,54 +259,42 @@ func runLanczos(op Operator, rng *rand.Rand, opts LanczosOptions) (*Lanczos, err
 	return l, nil
 }
 
-func (l *Lanczos) pairs(idx []int) (Eigenpairs, error) {
-	out := Eigenpairs{
-		Values:    make([]float64, len(idx)),
-		Vectors:   make([][]float64, len(idx)),
-		Residuals: make([]float64, len(idx)),
+func (l *Lanczos) pair(i int) (Eigenpair, error) {
+	p := Eigenpair{Value: l.d[i], Vector: make([]float64, l.n), Residual: l.ResidualBound(i)}
+	if err := l.RitzVector(p.Vector, i); err != nil {
+		return Eigenpair{}, err
 	}
-	for j, i := range idx {
-		out.Values[j] = l.d[i]
-		out.Vectors[j] = make([]float64, l.n)
-		if err := l.RitzVector(out.Vectors[j], i); err != nil {
-			return Eigenpairs{}, err
-		}
-		out.Residuals[j] = l.ResidualBound(i)
-	}
-	return out, nil
+	return p, nil
 }
 
 // TopEigen returns the k largest (algebraic) eigenvalues, in decreasing
 // order, estimated by Lanczos with full re-orthogonalisation.
-func TopEigen(op Operator, k int, rng *rand.Rand, opts LanczosOptions) (Eigenpairs, error) {
+func TopEigen(op Operator, k int, rng *rand.Rand, opts LanczosOptions) ([]Eigenpair, error) {
 	if k <= 0 {
-		return Eigenpairs{}, fmt.Errorf("curvature: top eigen: k = %d, want > 0", k)
+		return nil, fmt.Errorf("curvature: top eigen: k = %d, want > 0", k)
 	}
 	l, err := runLanczos(op, rng, opts)
 	if err != nil {
-		return Eigenpairs{}, fmt.Errorf("curvature: top eigen: %w", err)
+		return nil, fmt.Errorf("curvature: top eigen: %w", err)
 	}
 	if k > l.k {
-		return Eigenpairs{}, fmt.Errorf("curvature: top eigen: k = %d but only %d Lanczos steps were taken", k, l.k)
+		return nil, fmt.Errorf("curvature: top eigen: k = %d but only %d Lanczos steps were taken", k, l.k)
 	}
-	idx := make([]int, k)
-	for j := range idx {
-		idx[j] = l.k - 1 - j
+	out := make([]Eigenpair, k)
+	for j := range out {
+		if out[j], err = l.pair(l.k - 1 - j); err != nil {
+			return nil, err
+		}
 	}
-	return l.pairs(idx)
+	return out, nil
 }
 
 // SmallestEigen returns the smallest (algebraic, i.e. most negative)
-// eigenvalue estimated by Lanczos, with its Ritz vector and residual
-// estimate.
-func SmallestEigen(op Operator, rng *rand.Rand, opts LanczosOptions) (value float64, vector []float64, residual float64, err error) {
+// eigenvalue estimated by Lanczos with full re-orthogonalisation.
+func SmallestEigen(op Operator, rng *rand.Rand, opts LanczosOptions) (Eigenpair, error) {
 	l, err := runLanczos(op, rng, opts)
 	if err != nil {
-		return 0, nil, 0, fmt.Errorf("curvature: smallest eigen: %w", err)
+		return Eigenpair{}, fmt.Errorf("curvature: smallest eigen: %w", err)
 	}
-	p, err := l.pairs([]int{0})
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	return p.Values[0], p.Vectors[0], p.Residuals[0], nil
+	return l.pair(0)
 }
