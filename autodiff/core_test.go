@@ -243,3 +243,61 @@ func TestNewProbe(t *testing.T) {
 		t.Errorf("probe for b: %v %v %v", probes[1].Name(), probes[1].Shape(), probes[1].Dtype())
 	}
 }
+
+// TestFloat32MatchesFloat64 builds the same small tanh network in float32 and
+// float64 and compares gradients and HVPs (float32 rounding only).
+func TestFloat32MatchesFloat64(t *testing.T) {
+	r := rngFor(30)
+	w := fdcheck.RandomParam("W", r, 0.8, 3, 4)
+	x := fdcheck.RandomParam("x", r, 1, 4)
+	v := fdcheck.RandomParam("v", r, 1, 3, 4)
+	results := make([][]float64, 2)
+	for k, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g := G.NewGraph()
+		mk := func(p fdcheck.Param) *G.Node {
+			var val *tensor.Dense
+			if dt == tensor.Float32 {
+				d := make([]float32, len(p.Data))
+				for i, f := range p.Data {
+					d[i] = float32(f)
+				}
+				val = tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(d))
+			} else {
+				val = tensorOf(p)
+			}
+			return G.NewTensor(g, dt, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(val))
+		}
+		wn, xn, vn := mk(w), mk(x), mk(v)
+		loss := G.Must(G.Sum(G.Must(G.Square(G.Must(G.Tanh(G.Must(G.Mul(wn, xn))))))))
+		gr, err := autodiff.Grad(loss, wn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv, err := autodiff.HVP(loss, G.Nodes{wn}, G.Nodes{vn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]G.Value, 2)
+		vm := G.NewTapeMachine(g.SubgraphRoots(G.Read(gr[0], &vals[0]), G.Read(hv[0], &vals[1])))
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		vm.Close()
+		for _, val := range vals {
+			switch d := val.Data().(type) {
+			case []float64:
+				results[k] = append(results[k], d...)
+			case []float32:
+				for _, f := range d {
+					results[k] = append(results[k], float64(f))
+				}
+			}
+		}
+	}
+	if len(results[0]) != 24 || len(results[1]) != 24 {
+		t.Fatalf("got %d and %d values, want 24 each", len(results[0]), len(results[1]))
+	}
+	if e := fdcheck.RelErr(results[1], results[0], 1e-6); e > 1e-5 {
+		t.Errorf("float32 vs float64 rel err %.2g", e)
+	}
+}

@@ -16,4 +16,20 @@
 // the same for a non-scalar output and a seed; HVP builds an exact
 // Hessian-vector product by differentiating twice. Subpackage fdcheck compares
 // all of these with central finite differences.
+//
+// The pass corrects the gorgonia derivatives that are wrong in v0.9.18 (see
+// the regression tests in gorgonia_bugs_test.go):
+//
+//   - the slice-gradient op's DiffWRT (see DiffWRT);
+//   - OuterProd, InverseSqrt and Log2, whose SymDiff is wrong (the gradient of
+//     a matrix-vector product is an OuterProd, so second derivatives of every
+//     dense layer applied to a vector depend on this);
+//   - Reshape, whose gradient aliases memory and, for the shape (), has the
+//     wrong value type; it is replaced by this package's copying Reshape.
+//
+// Use Reshape instead of gorgonia.Reshape in model graphs as well: gorgonia's
+// reshape shares memory with its input, and an in-place op after it corrupts
+// the input, which silently breaks first derivatives already. Tensordot that
+// contracts every axis of its second operand has a gradient that fails at run
+// time; contract fewer axes or use Mul.
 package autodiff

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"gorgonia.org/gorgonia"
@@ -274,11 +275,26 @@ func (p *pass) backward(outputs, seeds gorgonia.Nodes) (map[*gorgonia.Node]*gorg
 //     pair is z̄·y and z̄ᵀ·x. gorgonia's own gradient of a matrix-vector
 //     product is an OuterProd, so every second derivative through a
 //     matrix-vector product needs this.
+//   - InverseSqrt (y = x^{-1/2}): gorgonia divides by 2y³ instead of
+//     multiplying; the derivative is −½ y³ ḡ.
+//   - Log2: gorgonia returns ḡ ln2 / x; the derivative is ḡ / (x ln2).
 //
 // Every other op goes through its own SymDiff.
 func localGrads(n *gorgonia.Node, ch gorgonia.Nodes, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	op := n.Op()
 	switch {
+	case isUnary(op, "invSqrt") && len(ch) == 1:
+		d, err := invSqrtGrad(n, grad)
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (op %v): %w", n.Name(), op, err)
+		}
+		return gorgonia.Nodes{d}, nil
+	case isUnary(op, "log2") && len(ch) == 1:
+		d, err := log2Grad(ch[0], grad)
+		if err != nil {
+			return nil, fmt.Errorf("autodiff: node %q (op %v): %w", n.Name(), op, err)
+		}
+		return gorgonia.Nodes{d}, nil
 	case fmt.Sprintf("%T", op) == "gorgonia.reshapeOp" && len(ch) == 1:
 		to := ch[0].Shape().Clone()
 		if ch[0].IsScalar() {
@@ -301,6 +317,61 @@ func localGrads(n *gorgonia.Node, ch gorgonia.Nodes, grad *gorgonia.Node) (gorgo
 		return gorgonia.Nodes{dx, dy}, nil
 	}
 	return symDiff(n, ch, grad)
+}
+
+func isUnary(op gorgonia.Op, name string) bool {
+	return fmt.Sprintf("%T", op) == "gorgonia.elemUnaryOp" && op.String() == name
+}
+
+// invSqrtGrad returns −½ y³ ⊙ ḡ for y = x^{-1/2}.
+func invSqrtGrad(y, grad *gorgonia.Node) (*gorgonia.Node, error) {
+	c, err := scalarConst(y.Dtype(), -0.5)
+	if err != nil {
+		return nil, err
+	}
+	y3, err := gorgonia.Cube(y)
+	if err != nil {
+		return nil, err
+	}
+	d, err := mulElem(y3, c)
+	if err != nil {
+		return nil, err
+	}
+	return mulElem(grad, d)
+}
+
+// log2Grad returns ḡ / (x ln2).
+func log2Grad(x, grad *gorgonia.Node) (*gorgonia.Node, error) {
+	c, err := scalarConst(x.Dtype(), math.Ln2)
+	if err != nil {
+		return nil, err
+	}
+	xl, err := mulElem(x, c)
+	if err != nil {
+		return nil, err
+	}
+	if xl.IsScalar() {
+		return gorgonia.Div(grad, xl)
+	}
+	return gorgonia.HadamardDiv(grad, xl)
+}
+
+// mulElem multiplies elementwise, with a scalar on either side.
+func mulElem(a, b *gorgonia.Node) (*gorgonia.Node, error) {
+	if a.IsScalar() || b.IsScalar() {
+		return gorgonia.Mul(a, b)
+	}
+	return gorgonia.HadamardProd(a, b)
+}
+
+func scalarConst(dt tensor.Dtype, v float64) (*gorgonia.Node, error) {
+	switch dt {
+	case tensor.Float64:
+		return gorgonia.NewConstant(v), nil
+	case tensor.Float32:
+		return gorgonia.NewConstant(float32(v)), nil
+	}
+	return nil, fmt.Errorf("dtype %v is not a float type", dt)
 }
 
 func isOuterProd(op gorgonia.Op) bool {

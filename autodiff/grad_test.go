@@ -104,6 +104,7 @@ func binary(f func(a, b *G.Node) (*G.Node, error)) fdcheck.Builder {
 func TestElementwise(t *testing.T) {
 	r := rngFor(1)
 	x := func() []fdcheck.Param { return []fdcheck.Param{fdcheck.RandomParam("x", r, 1, 2, 3)} }
+	nz := func() []fdcheck.Param { return []fdcheck.Param{awayFromZero(fdcheck.RandomParam("x", r, 1, 2, 3))} }
 	pos := func() []fdcheck.Param { return []fdcheck.Param{positive("x", r, 0.5, 1.5, 2, 3)} }
 	xy := func() []fdcheck.Param {
 		return []fdcheck.Param{fdcheck.RandomParam("x", r, 1, 2, 3), fdcheck.RandomParam("y", r, 1, 2, 3)}
@@ -127,5 +128,20 @@ func TestElementwise(t *testing.T) {
 		{"square", x(), unary(G.Square)},
 		{"sqrt", pos(), unary(G.Sqrt)},
 		{"neg", x(), unary(G.Neg)},
+		{"abs", nz(), unary(G.Abs)},
+		{"sin", x(), unary(G.Sin)},
+		{"cos", x(), unary(G.Cos)},
+		{"inverse", pos(), unary(G.Inverse)},
+		{"cube", x(), unary(G.Cube)},
+		{"log1p", pos(), unary(G.Log1p)},
+		{"expm1", x(), unary(G.Expm1)},
+		{"softplus", x(), unary(G.Softplus)},
+		{"mish", x(), unary(G.Mish)},
+		{"rectify", nz(), unary(G.Rectify)},
+		{"inverse-sqrt", pos(), unary(G.InverseSqrt)},
+		{"log2", pos(), unary(G.Log2)},
+		{"div-by-scalar", []fdcheck.Param{fdcheck.RandomParam("x", r, 1, 2, 3), positive("s", r, 0.5, 1)}, binary(G.Div)},
+		{"max-between", xy(), binary(G.MaxBetween)},
+		{"min-between", xy(), binary(G.MinBetween)},
 	})
 }

@@ -157,17 +157,21 @@ func TestRepeatedRunsAgree(t *testing.T) {
 	}
 }
 
-// TestDetectsWrongDerivative makes sure the checker is not vacuous: gorgonia's
-// InverseSqrt has a wrong derivative, which the check must flag.
+// TestDetectsWrongDerivative makes sure the checker is not vacuous: a
+// gorgonia.Reshape of an intermediate value followed by in-place ops corrupts
+// the value that tanh's derivative reads, so the gradient is silently wrong,
+// and the check must flag it.
 func TestDetectsWrongDerivative(t *testing.T) {
-	build := func(g *G.ExprGraph, p G.Nodes) (*G.Node, error) {
-		y, err := G.InverseSqrt(p[0])
-		if err != nil {
-			return nil, err
-		}
-		return G.Sum(y)
+	build := func(g *G.ExprGraph, p G.Nodes) (n *G.Node, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%v", r)
+			}
+		}()
+		y := G.Must(G.Reshape(G.Must(G.Tanh(p[0])), tensor.Shape{3, 2}))
+		return G.Sum(G.Must(G.Add(G.Must(G.Square(y)), y)))
 	}
-	x := fdcheck.Param{Name: "x", Shape: []int{3}, Data: []float64{0.5, 1.5, 2.5}}
+	x := fdcheck.Param{Name: "x", Shape: []int{2, 3}, Data: []float64{0.1, -0.2, 0.3, 0.4, -0.5, 0.6}}
 	rep, err := fdcheck.CheckGrad(build, []fdcheck.Param{x}, fdcheck.Options{})
 	if err != nil {
 		t.Fatal(err)
