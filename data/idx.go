@@ -51,10 +51,12 @@ func ReadIDX(path string) (*IDX, error) {
 }
 
 // ReadIDXFrom reads IDX content from r. name is used in error messages. size
-// is the number of bytes r holds, or -1 if unknown; when known (and the
-// content is not compressed) it is checked against the header up front.
-// Memory grows only with the bytes actually read, so a header that declares
-// more data than the stream holds costs no more than the stream itself.
+// is the number of bytes r holds (as from a stat of the file), or -1 if
+// unknown. When it is known and the content is not compressed, the header is
+// checked against it before any data is read, and the data buffer is sized
+// from it; otherwise memory grows only with the bytes actually read, so a
+// header that declares more data than the stream holds costs no more than
+// the stream itself.
 func ReadIDXFrom(r io.Reader, name string, size int64) (*IDX, error) {
 	br := bufio.NewReader(r)
 	var src io.Reader = br
@@ -111,7 +113,17 @@ func ReadIDXFrom(r io.Reader, name string, size int64) (*IDX, error) {
 			return nil, fmt.Errorf("%s: %d trailing bytes after the %d bytes that dims %v describe", name, size-header-total, header+total, dims)
 		}
 	}
-	data, err := readGrowing(src, int(total))
+	var data []byte
+	var err error
+	if size >= 0 {
+		// The size the caller vouches for matches the header: read in one go.
+		data = make([]byte, total)
+		var n int
+		n, err = io.ReadFull(src, data)
+		data = data[:n]
+	} else {
+		data, err = readGrowing(src, int(total))
+	}
 	if err != nil {
 		return nil, idxReadErr(name, stream, header+int64(len(data)), fmt.Sprintf("%d data bytes for dims %v", total, dims), err)
 	}
