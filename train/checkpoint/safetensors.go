@@ -164,19 +164,29 @@ func WriteSafetensors(w io.Writer, tensors map[string]*tensor.Dense) error {
 	if _, err := bw.Write(hdr); err != nil {
 		return fmt.Errorf("safetensors: write header: %w", err)
 	}
-	var b [8]byte
+	// Encode through a fixed chunk so that memory use does not grow with
+	// the tensors.
+	chunk := make([]byte, chunkBytes)
 	for _, it := range items {
-		for _, v := range it.f32 {
-			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-			if _, err := bw.Write(b[:4]); err != nil {
+		for f32 := it.f32; len(f32) > 0; {
+			n := min(len(f32), chunkBytes/4)
+			for j, v := range f32[:n] {
+				binary.LittleEndian.PutUint32(chunk[4*j:], math.Float32bits(v))
+			}
+			if _, err := bw.Write(chunk[:4*n]); err != nil {
 				return fmt.Errorf("safetensors: write tensor %q: %w", it.name, err)
 			}
+			f32 = f32[n:]
 		}
-		for _, v := range it.f64 {
-			binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
-			if _, err := bw.Write(b[:]); err != nil {
+		for f64 := it.f64; len(f64) > 0; {
+			n := min(len(f64), chunkBytes/8)
+			for j, v := range f64[:n] {
+				binary.LittleEndian.PutUint64(chunk[8*j:], math.Float64bits(v))
+			}
+			if _, err := bw.Write(chunk[:8*n]); err != nil {
 				return fmt.Errorf("safetensors: write tensor %q: %w", it.name, err)
 			}
+			f64 = f64[n:]
 		}
 	}
 	if err := bw.Flush(); err != nil {
