@@ -31,6 +31,12 @@ type SamuelConfig struct {
 	MWRates []float64
 	// Seed seeds the expert sampling.
 	Seed uint64
+	// Share, in [0, 1), is an optional fixed-share mixing applied after each
+	// re-weighting: every row of weights becomes (1−Share)·w + Share·mean(w),
+	// which keeps a floor under every expert so that the choice can move again
+	// after a long run of one expert winning. 0 (the default) is the plain
+	// multiplicative-weights rule.
+	Share float64
 }
 
 // Samuel runs k experts (base optimizers, typically the same rule with
@@ -48,6 +54,7 @@ type Samuel struct {
 	logw     [][]float64 // logw[r][j]
 	rates    []float64
 	interval int
+	share    float64
 	seed     uint64
 	rng      *rand.Rand
 	draws    int
@@ -76,6 +83,9 @@ func NewSamuel(experts []Optimizer, init []*tensor.Dense, cfg SamuelConfig) (*Sa
 			return nil, fmt.Errorf("optim: samuel: rate %v must be positive and finite", r)
 		}
 	}
+	if cfg.Share < 0 || cfg.Share >= 1 {
+		return nil, fmt.Errorf("optim: samuel: share %v must lie in [0, 1)", cfg.Share)
+	}
 	for j, e := range experts {
 		if e == nil {
 			return nil, fmt.Errorf("optim: samuel: expert %d is nil", j)
@@ -91,6 +101,7 @@ func NewSamuel(experts []Optimizer, init []*tensor.Dense, cfg SamuelConfig) (*Sa
 		experts:  append([]Optimizer(nil), experts...),
 		rates:    append([]float64(nil), cfg.MWRates...),
 		interval: cfg.Interval,
+		share:    cfg.Share,
 		seed:     cfg.Seed,
 		rng:      rand.New(rand.NewPCG(cfg.Seed, samuelStream)),
 		losses:   make([]float64, k),
@@ -208,6 +219,9 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 				d = 0
 			}
 			s.logw[r][j] += rate * d
+		}
+		if s.share > 0 {
+			shareRow(s.logw[r], s.share)
 		}
 	}
 	s.current = s.sample()
@@ -334,4 +348,19 @@ func (s *Samuel) SetState(st State) error {
 	}
 	s.draws = draws
 	return nil
+}
+
+// shareRow applies w ← (1−α)w + α·mean(w) to a row held as log-weights.
+func shareRow(logw []float64, alpha float64) {
+	m := math.Inf(-1)
+	for _, v := range logw {
+		m = max(m, v)
+	}
+	var mean float64
+	for _, v := range logw {
+		mean += math.Exp(v-m) / float64(len(logw))
+	}
+	for j, v := range logw {
+		logw[j] = m + math.Log((1-alpha)*math.Exp(v-m)+alpha*mean)
+	}
 }
