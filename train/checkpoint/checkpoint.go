@@ -126,6 +126,9 @@ func save(root string, step int, tensors map[string]*tensor.Dense, state any, be
 		return wrap(err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		if old != "" {
+			os.Rename(old, final) // put the replaced checkpoint back
+		}
 		return wrap(err)
 	}
 	if err := syncDir(root); err != nil {

@@ -183,8 +183,12 @@ type Writer struct {
 	closed bool
 }
 
-// Create starts a new metrics.jsonl in dir, replacing any existing one.
+// Create starts a new metrics.jsonl in dir (created if missing),
+// replacing any existing one.
 func Create(dir string) (*Writer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metrics: create: %w", err)
+	}
 	f, err := os.OpenFile(filepath.Join(dir, JSONLFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: create: %w", err)

@@ -190,9 +190,7 @@ func build(title, xLabel, yLabel string, series []Series, opts Options) (*figure
 	if math.IsInf(xmin, 1) {
 		return nil, ErrNoData
 	}
-	if xmin == xmax {
-		xmin, xmax = xmin-1, xmax+1
-	}
+	xmin, xmax = widen(xmin, xmax)
 
 	for i, h := range opts.HLines {
 		l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: h.Y}, {X: xmax, Y: h.Y}})
@@ -224,13 +222,7 @@ func build(title, xLabel, yLabel string, series []Series, opts Options) (*figure
 		}
 		p.Y.Min, p.Y.Max = ymin, ymax
 	} else {
-		if ymin == ymax {
-			pad := math.Abs(ymin) * 0.05
-			if pad == 0 {
-				pad = 1
-			}
-			ymin, ymax = ymin-pad, ymax+pad
-		}
+		ymin, ymax = widen(ymin, ymax)
 		span := ymax - ymin
 		if math.IsInf(span, 0) {
 			return nil, fmt.Errorf("y range [%g, %g] is too wide for a linear axis (use LogY)", ymin, ymax)
@@ -244,6 +236,18 @@ func build(title, xLabel, yLabel string, series []Series, opts Options) (*figure
 		return nil, fmt.Errorf("x range [%g, %g] is too wide", xmin, xmax)
 	}
 	return fig, nil
+}
+
+// widen turns an empty range [v, v] into one around v.
+func widen(lo, hi float64) (float64, float64) {
+	if lo != hi {
+		return lo, hi
+	}
+	pad := math.Abs(lo) * 0.05
+	if pad == 0 {
+		pad = 1
+	}
+	return lo - pad, hi + pad
 }
 
 // writePNG renders p at the requested pixel size and writes it to path

@@ -80,6 +80,7 @@ func TestLinesToleratesBadPoints(t *testing.T) {
 		{"log constant", []Series{{X: []float64{0, 1, 2}, Y: []float64{5, 5, 5}}}, Options{LogY: true}},
 		{"linear constant zero", []Series{{X: []float64{0, 1, 2}, Y: []float64{0, 0, 0}}}, Options{}},
 		{"single point", []Series{{X: []float64{3}, Y: []float64{7}}}, Options{}},
+		{"single far point", []Series{{X: []float64{1e300}, Y: []float64{-1e300}}}, Options{}},
 		{"tiny range", []Series{{X: []float64{0, 1}, Y: []float64{1, 1 + 1e-15}}}, Options{}},
 		{"wide log range", []Series{{X: []float64{0, 1}, Y: []float64{1e-300, 1e300}}}, Options{LogY: true}},
 		{"reference lines", []Series{{Name: "sharpness", X: []float64{0, 1, 2}, Y: []float64{1, 30, nan}}}, Options{HLines: []HLine{{Y: 40, Label: "2/η"}, {Y: 20}}}},
