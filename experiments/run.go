@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/train/plot"
 )
 
 // RunOptions are the command-line choices of one run.
@@ -217,4 +218,8 @@ func PrintVerdict(w io.Writer, s *Summary) {
 	tw.Flush()
 }
 
-func makePlots(dir string) error { return nil }
+// makePlots draws one PNG per logged metric into dir/plots.
+func makePlots(dir string) error {
+	_, err := plot.MetricPlots(filepath.Join(dir, "metrics.jsonl"), filepath.Join(dir, "plots"), nil)
+	return err
+}
