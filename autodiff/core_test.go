@@ -301,3 +301,23 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		t.Errorf("float32 vs float64 rel err %.2g", e)
 	}
 }
+
+// TestOneElementCost differentiates a (1, 1) matrix cost a·b for a (1, 3)
+// row a and a (3, 1) column b.
+func TestOneElementCost(t *testing.T) {
+	g := G.NewGraph()
+	as, bs := []float64{1, 2, 3}, []float64{-1, 0.5, 4}
+	a := G.NewMatrix(g, tensor.Float64, G.WithShape(1, 3), G.WithName("a"),
+		G.WithValue(tensor.New(tensor.WithShape(1, 3), tensor.WithBacking(append([]float64(nil), as...)))))
+	b := G.NewMatrix(g, tensor.Float64, G.WithShape(3, 1), G.WithName("b"),
+		G.WithValue(tensor.New(tensor.WithShape(3, 1), tensor.WithBacking(append([]float64(nil), bs...)))))
+	cost := G.Must(G.Mul(a, b))
+	gr, err := autodiff.Grad(cost, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := eval(t, g, gr...)
+	if maxRel(vals[0], bs) > 1e-15 || maxRel(vals[1], as) > 1e-15 {
+		t.Errorf("gradients %v, want %v and %v", vals, bs, as)
+	}
+}
