@@ -11,7 +11,7 @@ import (
 type Options struct {
 	Seed        uint64  // seed of the random directions (default 1)
 	Directions  int     // number of random unit directions (default 3)
-	Step        float64 // finite-difference step along a unit direction (default 1e-3)
+	Step        float64 // finite-difference step along a unit direction (default 1e-3, suits the O(h⁴) stencil in float64)
 	Floor       float64 // smallest denominator of a relative error (default 1e-8)
 	Coordinates bool    // also compare the whole gradient with per-coordinate differences
 }
@@ -51,6 +51,16 @@ type Report struct {
 	Results       []Result
 	MaxGradRelErr float64 // over "grad" and "grad-coords"
 	MaxHVPRelErr  float64
+}
+
+// Pass reports whether every result has a relative error of at most tol.
+func (r Report) Pass(tol float64) bool {
+	for _, res := range r.Results {
+		if !(res.RelErr <= tol) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Report) add(res Result) {

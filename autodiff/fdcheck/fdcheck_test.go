@@ -256,3 +256,13 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestReportPass(t *testing.T) {
+	rep := fdcheck.Report{Results: []fdcheck.Result{{RelErr: 1e-9}, {RelErr: 2e-7}}}
+	if !rep.Pass(1e-6) || rep.Pass(1e-7) {
+		t.Error("Pass disagrees with the relative errors")
+	}
+	if (fdcheck.Report{Results: []fdcheck.Result{{RelErr: math.NaN()}}}).Pass(1) {
+		t.Error("a NaN error passed")
+	}
+}
