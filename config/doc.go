@@ -40,7 +40,7 @@
 //     "1e-4", ".5"). Integers are accepted. NaN, infinities, hexadecimal
 //     floats and overflowing literals are errors.
 //   - bool: true, false (any letter case), 1 or 0.
-//   - string: any text, taken verbatim from env and --set.
+//   - string: any valid UTF-8 text, taken verbatim from env and --set.
 //   - []int, []float64, []string: in YAML files, YAML lists; in the
 //     environment and --set, comma-separated elements optionally wrapped in
 //     brackets: "64,32", "[64, 32]", "[]" (empty). Elements are trimmed;

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Errors that problems reported by this package match with errors.Is.
@@ -70,7 +71,7 @@ func badValue(k kind, got string, why string) error {
 func parseString(k kind, s string) (any, error) {
 	switch k {
 	case kindString:
-		return s, nil
+		return checkUTF8(s)
 	case kindInts, kindFloats, kindStrings:
 		return parseList(k, s)
 	}
@@ -116,9 +117,18 @@ func parseScalar(k kind, s string) (any, error) {
 		}
 		return nil, badValue(k, q, "want true, false, 1 or 0")
 	case kindString:
-		return s, nil
+		return checkUTF8(s)
 	}
 	return nil, badValue(k, q, "")
+}
+
+// checkUTF8 accepts a string value only when it is valid UTF-8, which
+// YAML (and so the run directory's config.yaml) requires.
+func checkUTF8(s string) (any, error) {
+	if !utf8.ValidString(s) {
+		return nil, badValue(kindString, strconv.Quote(s), "not valid UTF-8")
+	}
+	return s, nil
 }
 
 // floatToInt converts an integral float to int; desc describes the value.

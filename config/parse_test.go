@@ -102,6 +102,8 @@ func TestParseString(t *testing.T) {
 		{kindBool, "", nil, "expected bool"},
 		{kindString, " any text, 1 ", " any text, 1 ", ""},
 		{kindString, "", "", ""},
+		{kindString, "caf\xe9", nil, "not valid UTF-8"},
+		{kindStrings, "a,\xff", nil, "not valid UTF-8"},
 		{kindInts, "64,32", []int{64, 32}, ""},
 		{kindInts, "[64, 32]", []int{64, 32}, ""},
 		{kindInts, " [ 1 ] ", []int{1}, ""},
