@@ -70,6 +70,12 @@ func TestNormGradients(t *testing.T) {
 			return y, err
 		}
 	}
+	bnEval := func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+		bn := NewBatchNorm(3)
+		copy(bn.RunningMean, []float64{0.3, -1, 0.5})
+		copy(bn.RunningVar, []float64{0.5, 2, 1.3})
+		return bn.Eval(in[0], in[1], in[2])
+	}
 	runOpCases(t, []opCase{
 		{name: "pow -0.5", shapes: []tensor.Shape{{2, 3}}, wrt: []int{0},
 			data: func(_ *rand.Rand, _, n int) []float64 { return []float64{0.3, 1, 2.5, 0.7, 4, 0.1}[:n] },
@@ -88,6 +94,7 @@ func TestNormGradients(t *testing.T) {
 			}},
 		{name: "batchnorm 2x3x3x2", shapes: []tensor.Shape{{2, 3, 3, 2}, {3}, {3}}, wrt: []int{0, 1, 2}, multi: true, b: bnTrain(3)},
 		{name: "batchnorm batch 1 5x3", shapes: []tensor.Shape{{1, 2, 5, 3}, {2}, {2}}, wrt: []int{0, 1, 2}, multi: true, b: bnTrain(2)},
+		{name: "batchnorm eval 2x3x2x3", shapes: []tensor.Shape{{2, 3, 2, 3}, {3}, {3}}, wrt: []int{0, 1, 2}, multi: true, b: bnEval},
 		{name: "batchnorm 1d 4x3", shapes: []tensor.Shape{{4, 3}, {3}, {3}}, wrt: []int{0, 1, 2}, multi: true, b: bnTrain(3)},
 	})
 }

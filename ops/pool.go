@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"hash"
-	"math"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -74,24 +73,34 @@ func (g poolGeom) window(oy, ox int, f func(idx int)) {
 }
 
 // argmax returns, for every output element, the flat index into x of the
-// largest element of its window (the first one on ties, NaN wins).
-func argmax[T float](g poolGeom, x []T) []int {
-	n, c, hw := g.x[0], g.x[1], g.x[2]*g.x[3]
+// largest element of its window (the first one on ties; NaN wins).
+func argmax[T float](g poolGeom, x []T) []int32 {
+	n, c, h, w := g.x[0], g.x[1], g.x[2], g.x[3]
 	ho, wo := g.outSize(0), g.outSize(1)
-	out := make([]int, n*c*ho*wo)
+	kh, kw := g.p.Kernel[0], g.p.Kernel[1]
+	sh, sw := g.p.Stride[0], g.p.Stride[1]
+	ph, pw := g.p.Pad[0], g.p.Pad[1]
+	out := make([]int32, n*c*ho*wo)
 	k := 0
 	for plane := 0; plane < n*c; plane++ {
-		base := plane * hw
+		base := plane * h * w
 		for oy := 0; oy < ho; oy++ {
+			y0 := oy*sh - ph
+			ya, yb := max(y0, 0), min(y0+kh, h)
 			for ox := 0; ox < wo; ox++ {
-				best, bi := math.Inf(-1), -1
-				g.window(oy, ox, func(idx int) {
-					v := float64(x[base+idx])
-					if bi < 0 || v > best || (math.IsNaN(v) && !math.IsNaN(best)) {
-						best, bi = v, base+idx
+				x0 := ox*sw - pw
+				xa, xb := max(x0, 0), min(x0+kw, w)
+				bi := base + ya*w + xa
+				best := x[bi]
+				for iy := ya; iy < yb; iy++ {
+					row := base + iy*w
+					for ix := xa; ix < xb; ix++ {
+						if v := x[row+ix]; v > best || (v != v && best == best) {
+							best, bi = v, row+ix
+						}
 					}
-				})
-				out[k] = bi
+				}
+				out[k] = int32(bi)
 				k++
 			}
 		}
