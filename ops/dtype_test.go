@@ -105,7 +105,9 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		{name: "logsoftmax", shapes: []tensor.Shape{{3, 5}}, wrt: []int{0}, b: op1(LogSoftmax)},
 		{name: "softmax", shapes: []tensor.Shape{{3, 5}}, wrt: []int{0}, b: op1(Softmax)},
 		{name: "CE", shapes: []tensor.Shape{{3, 4}, {3, 4}}, wrt: []int{0, 1}, data: softProbs(4),
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return SoftmaxCrossEntropy(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return SoftmaxCrossEntropy(in[0], in[1])
+			}},
 		{name: "conv", shapes: []tensor.Shape{{2, 3, 7, 6}, {4, 3, 3, 3}}, wrt: []int{0, 1},
 			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
 				return Conv2d(in[0], in[1], ConvParams{Stride: [2]int{2, 2}, Pad: [2]int{1, 1}})
@@ -134,7 +136,9 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 				return y, err
 			}},
 		{name: "embedding", shapes: []tensor.Shape{{4, 3}, {5}}, wrt: []int{0}, data: ids,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Embedding(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return Embedding(in[0], in[1])
+			}},
 		{name: "upsample", shapes: []tensor.Shape{{1, 2, 3, 2}}, wrt: []int{0}, b: op1(func(x *gorgonia.Node) (*gorgonia.Node, error) { return UpsampleNearest(x, 2) })},
 		{name: "relu", shapes: []tensor.Shape{{3, 4}}, wrt: []int{0}, b: op1(ReLU)},
 	}
