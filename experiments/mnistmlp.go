@@ -10,6 +10,7 @@ import (
 	"github.com/gradlab/gradlab/config"
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/tensor"
 	"github.com/gradlab/gradlab/train"
 )
@@ -102,7 +103,7 @@ func runMNISTMLP(ctx context.Context, env *Env) (*Outcome, error) {
 	}
 	env.Logf("model: MLP %v (%d parameters, %s), %d steps", widths, model.Params().Count(), dt, total)
 	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
-		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: train.CrossEntropy, Flatten: true,
+		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy, Flatten: true,
 		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
 		CheckpointEvery: cfg.Int("train.checkpoint_every"),
 		Dir:             env.Dir, Resume: env.Resume, LR: sched,

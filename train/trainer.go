@@ -15,6 +15,7 @@ import (
 
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
 	"github.com/gradlab/gradlab/train/checkpoint"
 	"github.com/gradlab/gradlab/train/metrics"
@@ -33,7 +34,7 @@ type Options struct {
 	Epochs    int
 	BatchSize int    // ≥ dataset size means full batch
 	Seed      uint64 // shuffling seed
-	Loss      LossKind
+	Loss      objective.Kind
 	Flatten   bool // feed examples as flat vectors (MLPs)
 
 	LogEvery        int // steps between metric records (default 50)
@@ -100,7 +101,7 @@ func New(model nn.Model, opt optim.Optimizer, trainSet, testSet *data.Dataset, o
 		o.BatchSize = trainSet.Len()
 	}
 	if o.Loss == "" {
-		o.Loss = CrossEntropy
+		o.Loss = objective.CrossEntropy
 	}
 	if o.LogEvery <= 0 {
 		o.LogEvery = 50
