@@ -143,9 +143,10 @@ func canonical(v any) string {
 
 // YAML renders the resolved configuration as a YAML document: keys nested
 // by their dots, in sorted order, lists in flow style, each value followed
-// by a comment with the key's help and, unless it is the default, where
-// the value came from. Read back as [Sources.File] against the same schema
-// it resolves to the same values.
+// by a comment with the key's help. The text depends only on the schema
+// and the values (not on where they came from), so configurations with
+// equal values render to identical bytes. Read back as [Sources.File]
+// against the same schema it resolves to the same values.
 func (c *Config) YAML() ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	for _, k := range c.schema.keys {
@@ -158,15 +159,8 @@ func (c *Config) YAML() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: YAML of key %q: %w", k, err)
 		}
-		comment := c.schema.entries[k].param.Help
-		if src := c.sources[k]; src != SourceDefault {
-			if comment != "" {
-				comment += " "
-			}
-			comment += "(" + src + ")"
-		}
-		if comment != "" {
-			val.LineComment = "# " + strings.ReplaceAll(comment, "\n", " ")
+		if help := c.schema.entries[k].param.Help; help != "" {
+			val.LineComment = "# " + strings.Join(strings.Fields(help), " ")
 		}
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[len(segs)-1]}, val)
 	}

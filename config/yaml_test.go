@@ -25,19 +25,30 @@ func TestYAMLText(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `batch_size: 32 # mini-batch size
-epochs: 3 # number of training epochs (preset)
+epochs: 3 # number of training epochs
 model:
-  acts: [relu, gelu] # activations (set)
+  acts: [relu, gelu] # activations
   dropout: [0.0, 0.5] # dropout per layer
   widths: [64, 32] # hidden widths
 optim:
-  lr: 2.0 # learning rate (set)
-  name: "true" # optimizer (set)
+  lr: 2.0 # learning rate
+  name: "true" # optimizer
   nesterov: false # Nesterov momentum
 seed: 1 # random seed
 `
 	if string(got) != want {
 		t.Errorf("YAML() =\n%s\nwant\n%s", got, want)
+	}
+	// The same values from other sources render to the same bytes.
+	same, err := testSchema().Resolve(config.Sources{
+		File: writeFile(t, "c.yaml", "epochs: 3\noptim: {name: \"true\"}\n"),
+		Env:  []string{"GRADLAB_MODEL_ACTS=relu,gelu", "GRADLAB_OPTIM_LR=2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, err := same.YAML(); err != nil || string(y) != want {
+		t.Errorf("same values from other sources render differently (%v):\n%s", err, y)
 	}
 }
 
