@@ -386,7 +386,6 @@ func BenchmarkSamuelNoisyQuadratic(b *testing.B) {
 	}
 }
 
-
 func onesThetaQ(q *noisyQuadratic) []*tensor.Dense { return onesTheta(len(q.h)) }
 
 func TestShareRowClosedForm(t *testing.T) {
