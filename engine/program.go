@@ -20,6 +20,7 @@ type Program struct {
 // be called after the whole graph (including gradient nodes) is built.
 func Compile(g *gorgonia.ExprGraph, outputs ...*gorgonia.Node) (*Program, error) {
 	p := &Program{outputs: outputs, vals: make([]gorgonia.Value, len(outputs))}
+	reads := make(gorgonia.Nodes, len(outputs))
 	for i, n := range outputs {
 		if n == nil {
 			return nil, fmt.Errorf("engine: output %d is nil", i)
@@ -27,9 +28,11 @@ func Compile(g *gorgonia.ExprGraph, outputs ...*gorgonia.Node) (*Program, error)
 		if n.Graph() != g {
 			return nil, fmt.Errorf("engine: output %d (%s) belongs to another graph", i, n.Name())
 		}
-		gorgonia.Read(n, &p.vals[i])
+		reads[i] = gorgonia.Read(n, &p.vals[i])
 	}
-	p.vm = gorgonia.NewTapeMachine(g)
+	// Only the part of the graph that reaches the outputs is compiled:
+	// symbolic differentiation also creates nodes nothing needs.
+	p.vm = gorgonia.NewTapeMachine(g.SubgraphRoots(reads...))
 	return p, nil
 }
 
