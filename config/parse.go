@@ -197,6 +197,9 @@ func appendList(list, v any) any {
 
 // describe renders a value found in a file or preset for an error message.
 func describe(v any) string {
+	if v != nil && reflect.TypeOf(v).PkgPath() != "" {
+		return fmt.Sprintf("%v (%T)", v, v)
+	}
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -230,6 +233,11 @@ func convertValue(k kind, v any) (any, error) {
 		return nil, badValue(k, "null", "")
 	}
 	rv := reflect.ValueOf(v)
+	if rv.Type().PkgPath() != "" {
+		// A named type such as time.Duration (or the time.Time of an
+		// unquoted YAML date) has a meaning of its own that a key would drop.
+		return nil, badValue(k, describe(v), stringHint(k))
+	}
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return convertInt(k, v, rv.Int())
@@ -283,11 +291,15 @@ func convertValue(k kind, v any) (any, error) {
 		}
 		return out, nil
 	}
-	why := ""
+	return nil, badValue(k, describe(v), stringHint(k))
+}
+
+// stringHint is the advice for a non-string value given for a string key.
+func stringHint(k kind) string {
 	if k == kindString {
-		why = "quote it to make it a string"
+		return "quote it to make it a string"
 	}
-	return nil, badValue(k, describe(v), why)
+	return ""
 }
 
 // convertInt converts an integer found in a file or preset to kind k.
@@ -309,9 +321,5 @@ func convertInt(k kind, v any, n int64) (any, error) {
 		}
 		return nil, badValue(k, describe(v), "want true, false, 1 or 0")
 	}
-	why := ""
-	if k == kindString {
-		why = "quote it to make it a string"
-	}
-	return nil, badValue(k, describe(v), why)
+	return nil, badValue(k, describe(v), stringHint(k))
 }

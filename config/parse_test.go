@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSet(t *testing.T) {
@@ -157,6 +158,7 @@ func TestConvertValue(t *testing.T) {
 		{kindInt, true, nil, "expected int, got true (bool)"},
 		{kindInt, []any{1}, nil, "expected int, got [1] (list)"},
 		{kindInt, nil, nil, "expected int, got null"},
+		{kindInt, time.Second, nil, "expected int, got 1s (time.Duration)"},
 		{kindFloat, 2, 2.0, ""},
 		{kindFloat, float32(0.5), 0.5, ""},
 		{kindFloat, 0.25, 0.25, ""},

@@ -268,6 +268,10 @@ func TestErrors(t *testing.T) {
 			[]string{`t1.yaml" line 1: key "epochs": invalid value: expected int, got "abc"`}},
 		{"file string from number", config.Sources{File: file("t2.yaml", "optim:\n  name: 3\n")}, config.ErrBadValue,
 			[]string{`line 2: key "optim.name"`, "expected string, got 3 (int): quote it"}},
+		{"file date for a string", config.Sources{File: file("t9.yaml", "optim:\n  name: 2024-01-01\n")}, config.ErrBadValue,
+			[]string{`key "optim.name"`, "(time.Time): quote it"}},
+		{"file two documents", config.Sources{File: file("docs.yaml", "epochs: 1\n---\nepochs: 2\n")}, config.ErrFile,
+			[]string{"docs.yaml", "second YAML document"}},
 		{"file list from scalar", config.Sources{File: file("t3.yaml", "model:\n  widths: 64\n")}, config.ErrBadValue,
 			[]string{`key "model.widths"`, "expected list of int, got 64 (int)"}},
 		{"file list element", config.Sources{File: file("t4.yaml", "model.widths: [64, wide]\n")}, config.ErrBadValue,
@@ -534,5 +538,34 @@ func TestHash(t *testing.T) {
 	sum := sha256.Sum256([]byte(text))
 	if got, want := base.Hash(), hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("hash of the defaults = %s, want %s", got, want)
+	}
+}
+
+// TestConcurrentResolve resolves from many goroutines at once; run with
+// -race it checks that Resolve shares no mutable state.
+func TestConcurrentResolve(t *testing.T) {
+	s := testSchema()
+	file := writeFile(t, "c.yaml", "optim:\n  lr: 0.01\n")
+	src := config.Sources{Preset: map[string]any{"epochs": 2}, File: file, Env: []string{"GRADLAB_SEED=3"}, Sets: []string{"model.widths=8"}}
+	want, err := s.Resolve(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := make(chan string, 8)
+	for range 8 {
+		go func() {
+			c, err := s.Resolve(src)
+			if err != nil {
+				hashes <- err.Error()
+				return
+			}
+			_ = c.Ints("model.widths")
+			hashes <- c.Hash()
+		}()
+	}
+	for range 8 {
+		if h := <-hashes; h != want.Hash() {
+			t.Errorf("concurrent Resolve gave %s, want %s", h, want.Hash())
+		}
 	}
 }

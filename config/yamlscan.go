@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -24,9 +25,14 @@ type yamlInfo struct {
 // the parse error.
 func scanYAML(data []byte) yamlInfo {
 	info := yamlInfo{lines: map[string]int{}, holeText: map[string]string{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+	if err := dec.Decode(&doc); err != nil || len(doc.Content) == 0 {
 		return info
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		info.problems = append(info.problems, fmt.Sprintf("line %d: a second YAML document; a configuration file holds one", next.Line))
 	}
 	var walk func(prefix string, n *yaml.Node)
 	walk = func(prefix string, n *yaml.Node) {
