@@ -21,7 +21,8 @@
 // the same op: GELU and GELUTanh (derivative of any order), Pow (scale·(x+c)^p),
 // ReLU/LeakyReLU (slope op with zero derivative). Softmax, LogSoftmax and
 // SoftmaxCrossEntropy (last axis, mean over rows, one-hot or soft targets)
-// are fused forward ops whose derivatives are composed from the above.
+// are fused forward ops whose derivatives are composed from the above, as
+// are Sigmoid and SigmoidBCE (binary cross-entropy from logits).
 // LayerNorm and BatchNorm are composed from reductions, Pow and elementwise
 // ops; BatchNorm keeps its running statistics in a Go struct that changes
 // only through an explicit Update call.
