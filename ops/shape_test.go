@@ -72,8 +72,12 @@ func TestShapeGradients(t *testing.T) {
 		{name: "flatten", shapes: []tensor.Shape{{2, 2, 3, 1}}, wrt: []int{0},
 			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Flatten(in[0]) }},
 		{name: "bias last axis", shapes: []tensor.Shape{{3, 4}, {4}}, wrt: []int{0, 1}, multi: true,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return AddBias(in[0], in[1], -1) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return AddBias(in[0], in[1], -1)
+			}},
 		{name: "bias channels", shapes: []tensor.Shape{{2, 3, 2, 2}, {3}}, wrt: []int{0, 1}, multi: true,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return AddBias(in[0], in[1], 1) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return AddBias(in[0], in[1], 1)
+			}},
 	})
 }

@@ -59,8 +59,12 @@ func TestSigmoidGradients(t *testing.T) {
 		{name: "sigmoid scalar", shapes: []tensor.Shape{{}}, wrt: []int{0},
 			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return Sigmoid(in[0]) }},
 		{name: "BCE 4x2", shapes: []tensor.Shape{{4, 2}, {4, 2}}, wrt: []int{0, 1}, data: targets,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return SigmoidBCE(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return SigmoidBCE(in[0], in[1])
+			}},
 		{name: "BCE 5", shapes: []tensor.Shape{{5}, {5}}, wrt: []int{0, 1}, data: targets,
-			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) { return SigmoidBCE(in[0], in[1]) }},
+			b: func(_ *gorgonia.ExprGraph, in []*gorgonia.Node) (*gorgonia.Node, error) {
+				return SigmoidBCE(in[0], in[1])
+			}},
 	})
 }
