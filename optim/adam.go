@@ -75,7 +75,7 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 	c := a.cfg
 	t := float64(a.step + 1)
 	bc1 := 1 - math.Pow(c.Beta1, t)
-	bc2s := math.Sqrt(1 - math.Pow(c.Beta2, t))
+	invBc2s := 1 / math.Sqrt(1-math.Pow(c.Beta2, t))
 	stepSize := c.LR / bc1
 	decay := 1 - c.LR*c.DecoupledWeightDecay
 	for i, p := range params {
@@ -86,7 +86,7 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 				vmax = a.st.bufs[2][i].Float64s()
 			}
 			adamKernel(p.Float64s(), g.Float64s(), a.st.bufs[0][i].Float64s(), a.st.bufs[1][i].Float64s(), vmax,
-				stepSize, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, decay, bc2s)
+				stepSize, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, decay, invBc2s)
 		} else {
 			var vmax []float32
 			if c.AMSGrad {
@@ -94,14 +94,14 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 			}
 			adamKernel(p.Float32s(), g.Float32s(), a.st.bufs[0][i].Float32s(), a.st.bufs[1][i].Float32s(), vmax,
 				float32(stepSize), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), float32(c.WeightDecay),
-				float32(decay), float32(bc2s))
+				float32(decay), float32(invBc2s))
 		}
 	}
 	a.step++
 	return nil
 }
 
-func adamKernel[T float](p, g, m, v, vmax []T, stepSize, b1, b2, eps, wd, decay, bc2s T) {
+func adamKernel[T float](p, g, m, v, vmax []T, stepSize, b1, b2, eps, wd, decay, invBc2s T) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	if vmax != nil {
 		vmax = vmax[:len(p)]
@@ -115,7 +115,7 @@ func adamKernel[T float](p, g, m, v, vmax []T, stepSize, b1, b2, eps, wd, decay,
 			vi = max(vmax[i], vi)
 			vmax[i] = vi
 		}
-		p[i] = x*decay - stepSize*(mi/(sqrtT(vi)/bc2s+eps))
+		p[i] = x*decay - stepSize*mi/(sqrtT(vi)*invBc2s+eps)
 	}
 }
 

@@ -17,17 +17,24 @@ func optimizerCases(t testing.TB) map[string]func() Optimizer {
 		return o
 	}
 	return map[string]func() Optimizer{
-		"sgd":                 func() Optimizer { return must(NewSGD(SGDConfig{LR: 0.1})) },
-		"sgd_momentum_wd":     func() Optimizer { return must(NewSGD(SGDConfig{LR: 0.1, Momentum: 0.9, Dampening: 0.1, WeightDecay: 0.01, DecoupledWeightDecay: 0.02})) },
-		"sgd_nesterov":        func() Optimizer { return must(NewSGD(SGDConfig{LR: 0.1, Momentum: 0.9, Nesterov: true})) },
-		"adam":                func() Optimizer { return must(NewAdam(DefaultAdam())) },
-		"adam_amsgrad":        func() Optimizer { c := DefaultAdam(); c.AMSGrad = true; c.WeightDecay = 0.1; return must(NewAdam(c)) },
-		"adamw":               func() Optimizer { return must(NewAdamW(DefaultAdam(), 0.01)) },
-		"rmsprop":             func() Optimizer { return must(NewRMSprop(DefaultRMSprop())) },
-		"rmsprop_centered_mo": func() Optimizer { c := DefaultRMSprop(); c.Centered = true; c.Momentum = 0.9; return must(NewRMSprop(c)) },
-		"normalized_gd":       func() Optimizer { return must(NewNormalizedGD(0.1)) },
-		"sqrt_loss_gd":        func() Optimizer { return &lossFed{must(NewSqrtLossGD(0.1)).(*SqrtLossGD)} },
-		"mirror_hyperbolic":   func() Optimizer { return must(NewMirrorDescent(HyperbolicEntropy{Alpha: 0.5}, 0.1)) },
+		"sgd": func() Optimizer { return must(NewSGD(SGDConfig{LR: 0.1})) },
+		"sgd_momentum_wd": func() Optimizer {
+			return must(NewSGD(SGDConfig{LR: 0.1, Momentum: 0.9, Dampening: 0.1, WeightDecay: 0.01, DecoupledWeightDecay: 0.02}))
+		},
+		"sgd_nesterov": func() Optimizer { return must(NewSGD(SGDConfig{LR: 0.1, Momentum: 0.9, Nesterov: true})) },
+		"adam":         func() Optimizer { return must(NewAdam(DefaultAdam())) },
+		"adam_amsgrad": func() Optimizer { c := DefaultAdam(); c.AMSGrad = true; c.WeightDecay = 0.1; return must(NewAdam(c)) },
+		"adamw":        func() Optimizer { return must(NewAdamW(DefaultAdam(), 0.01)) },
+		"rmsprop":      func() Optimizer { return must(NewRMSprop(DefaultRMSprop())) },
+		"rmsprop_centered_mo": func() Optimizer {
+			c := DefaultRMSprop()
+			c.Centered = true
+			c.Momentum = 0.9
+			return must(NewRMSprop(c))
+		},
+		"normalized_gd":     func() Optimizer { return must(NewNormalizedGD(0.1)) },
+		"sqrt_loss_gd":      func() Optimizer { return &lossFed{must(NewSqrtLossGD(0.1)).(*SqrtLossGD)} },
+		"mirror_hyperbolic": func() Optimizer { return must(NewMirrorDescent(HyperbolicEntropy{Alpha: 0.5}, 0.1)) },
 	}
 }
 
