@@ -15,9 +15,13 @@
 // Keys are dotted lower-case names such as "epochs", "optim.lr" or
 // "model.widths"; each segment is made of a-z, 0-9 and '_'. In a YAML
 // file a dotted key may be written flat ("optim.lr: 0.1") or nested
-// ("optim: {lr: 0.1}"). No key may be a prefix segment of another
-// ("model" and "model.widths" cannot both exist), and no two keys may map
-// to the same environment variable.
+// ("optim: {lr: 0.1}"), but not both ways at once. Keys are matched
+// without regard to letter case in files, the environment and --set. No
+// key may be a prefix segment of another ("model" and "model.widths"
+// cannot both exist), and no two keys may map to the same environment
+// variable. A null or an empty mapping in a file is ignored above known
+// keys ("model:") and an error anywhere else; a file holds one YAML
+// document.
 //
 // # Environment
 //
@@ -26,7 +30,15 @@
 // GRADLAB_OPTIM_LR, "batch_size" ↔ GRADLAB_BATCH_SIZE. Names are compared
 // case-insensitively. A GRADLAB_ variable that matches no key is an error
 // unless it is on the allow-list of non-configuration variables
-// ([Sources.EnvAllow], [DefaultEnvAllow] when nil).
+// ([Sources.EnvAllow], [DefaultEnvAllow] when nil). Two variables that
+// set the same key (GRADLAB_SEED and gradlab_seed) are an error.
+//
+// # Output
+//
+// [Config.YAML] writes the resolved values as the run directory's
+// config.yaml; it depends only on the schema and the values, reads back
+// to the same values, and equal values give identical bytes.
+// [Config.Hash] is a SHA-256 of the values alone, for checkpoints.
 //
 // # Types and value syntax
 //

@@ -167,7 +167,15 @@ func (s *Schema) checkInto(dst map[string]any, k string, raw any, where string, 
 // unknownKey builds the error for an unknown key.
 func (s *Schema) unknownKey(where, k string) error {
 	hint := ""
-	if c := suggest(k, s.keys); c != "" {
+	if s.isPrefix(k) {
+		var group []string
+		for _, key := range s.keys {
+			if strings.HasPrefix(key, k+".") {
+				group = append(group, key)
+			}
+		}
+		hint = fmt.Sprintf(" (it groups the keys %s)", strings.Join(group, ", "))
+	} else if c := suggest(k, s.keys); c != "" {
 		hint = fmt.Sprintf(" (did you mean %q?)", c)
 	}
 	return fmt.Errorf("%s: %w %q%s", where, ErrUnknownKey, k, hint)

@@ -258,7 +258,7 @@ func TestErrors(t *testing.T) {
 		{"set unknown far", config.Sources{Sets: []string{"warmup_steps=10"}}, config.ErrUnknownKey,
 			[]string{`unknown key "warmup_steps"`, accepted}},
 		{"set prefix of keys", config.Sources{Sets: []string{"optim=adam"}}, config.ErrUnknownKey,
-			[]string{`unknown key "optim"`}},
+			[]string{`unknown key "optim" (it groups the keys optim.lr, optim.name, optim.nesterov)`}},
 		// Wrong types.
 		{"preset type", config.Sources{Preset: map[string]any{"epochs": 2.5}}, config.ErrBadValue,
 			[]string{`preset: key "epochs": invalid value: expected int, got 2.5 (float): not an integer`}},
