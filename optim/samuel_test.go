@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -401,5 +402,36 @@ func TestShareRowClosedForm(t *testing.T) {
 		if got := math.Exp(logw[i] - 700); !closeRel(got, want, 1e-12, 0) {
 			t.Errorf("weight %d: got %g, want %g", i, got, want)
 		}
+	}
+}
+
+func TestSamuelConfigErrors(t *testing.T) {
+	ex := newSGDExperts(t, []float64{0.1, 0.3})
+	init := onesTheta(3)
+	cases := map[string]SamuelConfig{
+		"interval": {Interval: 0, MWRates: []float64{1}},
+		"no rates": {Interval: 5},
+		"bad rate": {Interval: 5, MWRates: []float64{-1}},
+		"share":    {Interval: 5, MWRates: []float64{1}, Share: 1},
+	}
+	for name, cfg := range cases {
+		if _, err := NewSamuel(ex, init, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := NewSamuel(nil, init, SamuelConfig{Interval: 5, MWRates: []float64{1}}); err == nil {
+		t.Error("no experts accepted")
+	}
+	s, err := NewSamuel(ex, init, SamuelConfig{Interval: 5, MWRates: []float64{1}})
+	mustNoErr(t, err)
+	st := s.State()
+	delete(st.Buffers, "copy/1/0")
+	if err := s.SetState(st); err == nil || !strings.Contains(err.Error(), "copy/1/0") {
+		t.Errorf("missing copy: %v", err)
+	}
+	st = s.State()
+	st.Scalars["current"] = 7
+	if err := s.SetState(st); err == nil || !strings.Contains(err.Error(), "current") {
+		t.Errorf("bad current expert: %v", err)
 	}
 }
