@@ -8,7 +8,8 @@
 //
 // Contents:
 //   - Optimizer, State: the step interface and a checkpointable state (named
-//     float64 scalars plus named per-parameter buffers such as "m/0", "v/0").
+//     float64 scalars plus named per-parameter buffers such as "m/0", "v/0"),
+//     with an exact JSON encoding. LossSetter for rules that need L(θ).
 //   - SGD (momentum, Nesterov, dampening, coupled and decoupled weight decay),
 //     Adam and AdamW (bias correction, AMSGrad), RMSprop (centered, momentum).
 //     These follow PyTorch's update order and are checked against PyTorch
@@ -25,5 +26,9 @@
 //     KeepRule, and SVAG with SVAGCoefficients / SVAGCombine.
 //   - Samuel: k experts with their own parameter copies, chosen by
 //     multiplicative weights over several rates, written against the small
-//     Oracle interface.
+//     Oracle interface (optional fixed-share mixing).
+//
+// Only gorgonia.org/tensor's Dense type is used (no graph): the typed backing
+// slices come from Dense.Float32s / Float64s, which do not allocate, unlike
+// Dense.Data.
 package optim

@@ -15,7 +15,7 @@ import (
 // Step must be called with the same parameter list (same count, shapes and
 // dtypes, in the same order) on every call; state buffers are created on the
 // first call (or by SetState) and checked against the parameters on every
-// later call.
+// later call. Rules that also need the loss value implement LossSetter.
 type Optimizer interface {
 	// Step applies one update to params using grads (grads[i] belongs to params[i]).
 	Step(params, grads []*tensor.Dense) error
@@ -38,7 +38,9 @@ type LossSetter interface {
 
 // State is the serialisable state of an optimizer: named scalars (such as
 // "step") and named buffers, one per parameter and slot, keyed "slot/index"
-// (for example "m/0", "v/0" for Adam's moments of parameter 0).
+// (for example "m/0", "v/0" for Adam's moments of parameter 0). It encodes
+// to and from JSON exactly (MarshalJSON / UnmarshalJSON); a checkpoint writer
+// may equally store Scalars as JSON and Buffers as named tensors.
 type State struct {
 	// Kind names the optimizer that produced the state ("sgd", "adam", ...).
 	Kind    string
@@ -234,7 +236,7 @@ func (s *slots) load(st State) error {
 	return nil
 }
 
-// checkKind verifies the kind and that only known keys are present.
+// checkState verifies the kind and that only known keys are present.
 func checkState(st State, kind string, scalars []string, slotNames []string) error {
 	if st.Kind != kind {
 		return fmt.Errorf("state kind %q, want %q", st.Kind, kind)

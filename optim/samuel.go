@@ -45,8 +45,9 @@ type SamuelConfig struct {
 // matrix (#rates × k) by exp(rate·(L_current − Lᵢ)), samples the current
 // expert with probability proportional to the column sums, and copies that
 // expert's parameters into every other copy. Experts keep their own
-// optimizer state. Weights start at 1 and are kept as logarithms, so they do
-// not overflow.
+// optimizer state; experts that implement LossSetter are given the
+// minibatch loss from Oracle.Grad before each step. Weights start at 1 and
+// are kept as logarithms, so they do not overflow.
 type Samuel struct {
 	experts  []Optimizer
 	copies   [][]*tensor.Dense // copies[j][i]
@@ -192,6 +193,9 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 		}
 		if j == s.current {
 			cur = l
+		}
+		if ls, ok := e.(LossSetter); ok {
+			ls.SetLoss(l)
 		}
 		if err := e.Step(s.copies[j], s.grads[j]); err != nil {
 			return 0, fmt.Errorf("optim: samuel: step %d, expert %d: %w", s.step, j, err)
