@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/autodiff"
 	"github.com/gradlab/gradlab/data"
@@ -20,11 +21,16 @@ type GradProgram struct {
 	obj   *objective.Graph
 	prog  *engine.Program
 	grads tensor.List
+	stats nn.BatchStatser // nil when the model keeps no running statistics
+	nstat int
 }
 
-// NewGradProgram builds and compiles the loss-and-gradient graph of model on
-// batches of the given size drawn from ds.
+// NewGradProgram builds and compiles the loss-and-gradient graph of model,
+// in training mode (nn.InMode), on batches of the given size drawn from ds.
+// For a model that keeps running statistics (nn.BatchStatser) the program
+// also computes the batch statistics, which UpdateRunningStats folds in.
 func NewGradProgram(model nn.Model, ds *data.Dataset, batch int, loss objective.Kind, flatten bool) (*GradProgram, error) {
+	model = nn.InMode(model, nn.Training)
 	obj, err := objective.Build(model, ds, batch, loss, flatten)
 	if err != nil {
 		return nil, err
@@ -33,11 +39,40 @@ func NewGradProgram(model nn.Model, ds *data.Dataset, batch int, loss objective.
 	if err != nil {
 		return nil, fmt.Errorf("train: gradient graph: %w", err)
 	}
-	prog, err := engine.Compile(obj.G, append(gorgonia.Nodes{obj.Loss}, grads...)...)
-	if err != nil {
+	outputs := append(gorgonia.Nodes{obj.Loss}, grads...)
+	p := &GradProgram{obj: obj, grads: make(tensor.List, len(grads))}
+	if bs, ok := model.(nn.BatchStatser); ok {
+		stats := bs.BatchStatNodes(obj.G)
+		if len(stats) > 0 {
+			p.stats, p.nstat = bs, len(stats)
+			outputs = append(outputs, stats...)
+		}
+	}
+	if p.prog, err = engine.Compile(obj.G, outputs...); err != nil {
 		return nil, err
 	}
-	return &GradProgram{obj: obj, prog: prog, grads: make(tensor.List, len(grads))}, nil
+	return p, nil
+}
+
+// UpdateRunningStats folds the batch statistics of the last Run into the
+// model's running statistics; call it once after each optimizer step. It
+// does nothing for a model without running statistics.
+func (p *GradProgram) UpdateRunningStats() error {
+	if p.stats == nil {
+		return nil
+	}
+	vals := make([]*gt.Dense, p.nstat)
+	for i := range vals {
+		d, err := p.prog.Dense(1 + len(p.grads) + i)
+		if err != nil {
+			return fmt.Errorf("train: batch statistics: %w", err)
+		}
+		vals[i] = d
+	}
+	if err := p.stats.UpdateRunningStats(p.obj.G, vals); err != nil {
+		return fmt.Errorf("train: running statistics: %w", err)
+	}
+	return nil
 }
 
 // Run computes the loss and gradients on examples idx of ds. The returned
@@ -70,7 +105,12 @@ func (p *GradProgram) Run(ds *data.Dataset, idx []int) (float64, tensor.List, er
 func (p *GradProgram) Params() nn.Params { return p.obj.Params }
 
 // Close releases the program.
-func (p *GradProgram) Close() error { return p.prog.Close() }
+func (p *GradProgram) Close() error {
+	if p.stats != nil {
+		p.stats.ReleaseGraph(p.obj.G)
+	}
+	return p.prog.Close()
+}
 
 // EvalProgram computes a model's outputs on batches, for evaluation.
 type EvalProgram struct {
@@ -79,9 +119,10 @@ type EvalProgram struct {
 	loss objective.Kind
 }
 
-// NewEvalProgram builds the forward graph of model for batches of the given
-// size.
+// NewEvalProgram builds the forward graph of model, in evaluation mode
+// (nn.InMode), for batches of the given size.
 func NewEvalProgram(model nn.Model, ds *data.Dataset, batch int, loss objective.Kind, flatten bool) (*EvalProgram, error) {
+	model = nn.InMode(model, nn.Evaluation)
 	obj, err := objective.Build(model, ds, batch, loss, flatten)
 	if err != nil {
 		return nil, err

@@ -311,6 +311,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			if err := t.opt.Step(params, grads); err != nil {
 				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
 			}
+			if err := gp.UpdateRunningStats(); err != nil {
+				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
+			}
 			st.Step++
 			st.EpochLoss += loss
 			st.EpochSteps++
