@@ -84,6 +84,7 @@ func NewRegistry(exps ...*Experiment) (*Registry, error) {
 func Builtin() *Registry {
 	r, err := NewRegistry(
 		MNISTMLP(),
+		Margin(),
 	)
 	if err != nil {
 		panic(err) // the built-in list is fixed at compile time

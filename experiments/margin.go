@@ -1,0 +1,664 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/engine"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/tensor"
+	"github.com/gradlab/gradlab/train/metrics"
+	"github.com/gradlab/gradlab/train/plot"
+)
+
+// Margin is the study of PAPERS.md §9: a two-layer leaky-ReLU network
+// trained from a tiny initialization on linearly separable, symmetric data
+// first aligns all its neurons with ±μ (μ = mean yᵢxᵢ) and then converges to
+// a linear classifier of maximal normalized margin (1+α)/4·γ*, γ* the data's
+// ℓ₂ max margin; a control without symmetry ends with a lower margin ratio.
+//
+// Definitions used by the checks (all measured on the trained network):
+//   - alignment(t) = Σ_k ‖w_k‖·|cos(w_k, μ)| / Σ_k ‖w_k‖;
+//   - the early phase ends at the first step t₁ at which the mean of yᵢf(xᵢ)
+//     over the training set reaches phase1.end_fit (the output is then still
+//     small: the loss is within about phase1.end_fit/2 of log 2);
+//   - normalized margin = minᵢ yᵢf(xᵢ)/‖θ‖², θ = (all w_k, all a_k), and the
+//     margin ratio is that divided by (1+α)/4·γ*;
+//   - the effective linear predictor is the odd part of f,
+//     (f(x) − f(−x))/2 = βᵀx with β = (1+α)/2 Σ_k a_k w_k (exact for leaky ReLU);
+//   - γ* and the SVM direction come from a hard-margin SVM without bias,
+//     solved in float64 by coordinate ascent on its dual and verified against
+//     its KKT conditions.
+func Margin() *Experiment {
+	params := []config.Param{
+		{Key: "data.source", Default: "synthetic", Help: "synthetic (data.SymmetricSeparable) or mnist (two classes made symmetric)"},
+		{Key: "data.n", Default: 20, Help: "points before adding mirrors (synthetic) or images (mnist)"},
+		{Key: "data.d", Default: 10, Help: "input dimension (synthetic)"},
+		{Key: "data.push", Default: 0.1, Help: "synthetic data: each point is pushed this far along the label direction"},
+		{Key: "data.classes", Default: []int{0, 1}, Help: "mnist: the two digits (first is y = +1)"},
+		{Key: "data.dir", Default: "", Help: "mnist: folder with the IDX files"},
+		{Key: "model.width", Default: 16, Help: "hidden width"},
+		{Key: "model.alpha", Default: 0.2, Help: "leaky-ReLU slope α"},
+		{Key: "model.init", Default: 1e-6, Help: "standard deviation of every initial weight"},
+		{Key: "train.lr", Default: 0.1, Help: "GD step η"},
+		{Key: "train.steps", Default: 20000, Help: "GD steps"},
+		{Key: "train.loss_switch", Default: 0.01, Help: "below this loss L_s the step becomes η·L_s/L (loss-normalized)"},
+		{Key: "train.loss_floor", Default: 1e-100, Help: "cap of the normalized step: η·L_s/max(L, floor)"},
+		{Key: "train.log_every", Default: 100, Help: "steps between metric records"},
+		{Key: "phase1.end_fit", Default: 0.05, Help: "the early phase ends when mean yᵢf(xᵢ) first reaches this"},
+		{Key: "control.mode", Default: "drop", Help: "non-symmetric control: drop (remove the mirrors) or perturb (move each mirror by control.noise·N(0, I))"},
+		{Key: "control.noise", Default: 0.3, Help: "perturbation of the mirrors in the perturb control"},
+		{Key: "check.min_alignment", Default: 0.99, Help: "verdict: minimum phase-1 alignment"},
+		{Key: "check.min_margin_ratio", Default: 0.95, Help: "verdict: minimum normalized margin / ((1+α)/4·γ*)"},
+		{Key: "check.min_cos_svm", Default: 0.99, Help: "verdict: minimum cosine between β and the SVM direction"},
+	}
+	return &Experiment{
+		Name:        "margin",
+		Description: "two-layer leaky-ReLU net on symmetric separable data: phase-1 alignment with ±μ, max-margin linear limit (1+α)/4·γ*, non-symmetric control (PAPERS.md §9)",
+		Params:      params,
+		Presets: map[string]map[string]any{
+			"small": {},
+			"full": {"data.source": "mnist", "data.n": 1000, "model.width": 1000, "train.steps": 20000,
+				"train.log_every": 200},
+		},
+		FullRuntime: "estimated 30–60 minutes on one GPU (MNIST 0 vs 1, 1,000 images + mirrors, width 1000, 20,000 full-batch steps); " +
+			"not measured: this build has no CUDA kernels, and the CPU path would take several hours",
+		Run: runMargin,
+	}
+}
+
+// marginData is a binary data set as float64 rows with labels ±1.
+type marginData struct {
+	X [][]float64
+	Y []float64
+}
+
+func (d marginData) dim() int { return len(d.X[0]) }
+
+// mu returns mean yᵢxᵢ.
+func (d marginData) mu() []float64 {
+	m := make([]float64, d.dim())
+	for i, x := range d.X {
+		for j := range m {
+			m[j] += d.Y[i] * x[j] / float64(len(d.X))
+		}
+	}
+	return m
+}
+
+func marginFromDataset(ds *data.Dataset) marginData {
+	n, d := ds.Len(), ds.ExampleSize()
+	out := marginData{X: make([][]float64, n), Y: make([]float64, n)}
+	for i := 0; i < n; i++ {
+		out.X[i] = make([]float64, d)
+		for j, v := range ds.Example(i) {
+			out.X[i][j] = float64(v)
+		}
+		out.Y[i] = float64(ds.Targets[i])
+	}
+	return out
+}
+
+// loadMarginData returns the symmetric training set and the control set.
+func loadMarginData(cfg *config.Config, seed uint64) (sym, ctrl marginData, err error) {
+	n := cfg.Int("data.n")
+	switch src := cfg.String("data.source"); src {
+	case "synthetic":
+		ds, _, err := data.SymmetricSeparable(n, cfg.Int("data.d"), cfg.Float("data.push"), seed)
+		if err != nil {
+			return sym, ctrl, err
+		}
+		sym = marginFromDataset(ds)
+	case "mnist":
+		if sym, err = mnistPair(cfg, n); err != nil {
+			return sym, ctrl, err
+		}
+	default:
+		return sym, ctrl, fmt.Errorf("data.source %q: want synthetic or mnist", src)
+	}
+	half := len(sym.X) / 2 // examples i and half+i are mirrors
+	switch mode := cfg.String("control.mode"); mode {
+	case "drop":
+		ctrl = marginData{X: sym.X[:half], Y: sym.Y[:half]}
+	case "perturb":
+		rng := tensor.NewRNG(seed, 91)
+		sigma := cfg.Float("control.noise")
+		ctrl = marginData{Y: sym.Y}
+		for i, x := range sym.X {
+			c := append([]float64(nil), x...)
+			if i >= half {
+				for j := range c {
+					c[j] += sigma * rng.NormFloat64()
+				}
+			}
+			ctrl.X = append(ctrl.X, c)
+		}
+	default:
+		return sym, ctrl, fmt.Errorf("control.mode %q: want drop or perturb", mode)
+	}
+	return sym, ctrl, nil
+}
+
+// mnistPair takes the first n training images of two digits, scales pixels
+// to [0, 1], and adds the mirror (−x, −y) of each.
+func mnistPair(cfg *config.Config, n int) (marginData, error) {
+	cl := cfg.Ints("data.classes")
+	if len(cl) != 2 || cl[0] == cl[1] {
+		return marginData{}, fmt.Errorf("data.classes %v: want two different digits", cl)
+	}
+	ds, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	if err != nil {
+		return marginData{}, err
+	}
+	var out marginData
+	for i := 0; i < ds.Len() && len(out.X) < n; i++ {
+		y := 0.0
+		switch ds.Y[i] {
+		case cl[0]:
+			y = 1
+		case cl[1]:
+			y = -1
+		default:
+			continue
+		}
+		x := make([]float64, ds.ExampleSize())
+		for j, v := range ds.Example(i) {
+			x[j] = float64(v)
+		}
+		out.X, out.Y = append(out.X, x), append(out.Y, y)
+	}
+	if len(out.X) < n {
+		return marginData{}, fmt.Errorf("mnist: only %d images of digits %v", len(out.X), cl)
+	}
+	m := len(out.X)
+	for i := 0; i < m; i++ {
+		x := make([]float64, len(out.X[i]))
+		for j, v := range out.X[i] {
+			x[j] = -v
+		}
+		out.X, out.Y = append(out.X, x), append(out.Y, -out.Y[i])
+	}
+	return out, nil
+}
+
+// svmResult is the bias-free hard-margin SVM of a data set: w minimizes ‖w‖²
+// subject to yᵢwᵀxᵢ ≥ 1, so γ* = 1/‖w‖ and w/‖w‖ is the max-margin direction.
+type svmResult struct {
+	W        []float64
+	Alpha    []float64 // dual variables
+	Gamma    float64
+	Sweeps   int
+	MaxKKT   float64 // largest violation of the KKT conditions
+	DualGap  float64 // |Σα − ‖w‖²| / ‖w‖² (zero at the optimum)
+	Support  int     // number of αᵢ > 0
+	MinScore float64 // minᵢ yᵢwᵀxᵢ (1 at the optimum)
+}
+
+// maxMarginSVM solves the dual max Σα − ½‖Σ αᵢyᵢxᵢ‖², α ≥ 0, by exact
+// coordinate ascent until the KKT conditions hold to tol.
+func maxMarginSVM(d marginData, tol float64, maxSweeps int) (svmResult, error) {
+	n, dim := len(d.X), d.dim()
+	z := make([][]float64, n)
+	sq := make([]float64, n)
+	for i, x := range d.X {
+		z[i] = make([]float64, dim)
+		for j := range x {
+			z[i][j] = d.Y[i] * x[j]
+			sq[i] += z[i][j] * z[i][j]
+		}
+		if sq[i] == 0 {
+			return svmResult{}, fmt.Errorf("svm: example %d is zero", i)
+		}
+	}
+	alpha := make([]float64, n)
+	w := make([]float64, dim)
+	res := svmResult{}
+	for sweep := 1; sweep <= maxSweeps; sweep++ {
+		for i := range z {
+			s := dot(w, z[i])
+			na := math.Max(0, alpha[i]+(1-s)/sq[i])
+			if da := na - alpha[i]; da != 0 {
+				for j := range w {
+					w[j] += da * z[i][j]
+				}
+				alpha[i] = na
+			}
+		}
+		if sweep%10 == 0 || sweep == maxSweeps {
+			// Recompute w from α to avoid drift before checking.
+			for j := range w {
+				w[j] = 0
+			}
+			for i := range z {
+				for j := range w {
+					w[j] += alpha[i] * z[i][j]
+				}
+			}
+			res = svmKKT(z, alpha, w)
+			res.Sweeps = sweep
+			if res.MaxKKT <= tol && res.DualGap <= tol {
+				return res, nil
+			}
+			if norm(w) > 1e12 {
+				return res, fmt.Errorf("svm: the data look non-separable (‖w‖ = %g)", norm(w))
+			}
+		}
+	}
+	return res, fmt.Errorf("svm: no convergence in %d sweeps (KKT violation %g, dual gap %g)", maxSweeps, res.MaxKKT, res.DualGap)
+}
+
+// svmKKT measures how far (α, w) is from the SVM optimum: primal
+// feasibility yᵢwᵀxᵢ ≥ 1, complementary slackness αᵢ(yᵢwᵀxᵢ − 1) = 0,
+// stationarity w = Σ αᵢyᵢxᵢ (holds by construction), and the duality gap.
+func svmKKT(z [][]float64, alpha, w []float64) svmResult {
+	r := svmResult{W: append([]float64(nil), w...), Alpha: append([]float64(nil), alpha...), MinScore: math.Inf(1)}
+	var sumA float64
+	for i := range z {
+		s := dot(w, z[i])
+		r.MinScore = math.Min(r.MinScore, s)
+		v := math.Max(0, 1-s)
+		if alpha[i] > 0 {
+			r.Support++
+			v = math.Max(v, math.Abs(1-s))
+		}
+		r.MaxKKT = math.Max(r.MaxKKT, v)
+		sumA += alpha[i]
+	}
+	ww := dot(w, w)
+	r.DualGap = math.Abs(sumA-ww) / ww
+	r.Gamma = 1 / math.Sqrt(ww)
+	return r
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
+
+func cosine(a, b []float64) float64 { return dot(a, b) / (norm(a) * norm(b)) }
+
+// logisticLoss is the mean of log(1 + exp(−yᵢfᵢ)) over the batch, written
+// as relu(−z) + log1p(exp(−|z|)) with z = y⊙f, |z| = relu(z) + relu(−z), which
+// neither overflows nor loses a tiny loss to rounding.
+func logisticLoss(out, y *gorgonia.Node) (*gorgonia.Node, error) {
+	z, err := gorgonia.HadamardProd(out, y)
+	if err != nil {
+		return nil, fmt.Errorf("logistic loss: %w", err)
+	}
+	nz, err := gorgonia.Neg(z)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := gorgonia.Rectify(nz) // max(−z, 0)
+	if err != nil {
+		return nil, err
+	}
+	rz, err := gorgonia.Rectify(z)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := gorgonia.Add(rz, pos)
+	if err != nil {
+		return nil, err
+	}
+	nabs, err := gorgonia.Neg(abs)
+	if err != nil {
+		return nil, err
+	}
+	e, err := gorgonia.Exp(nabs)
+	if err != nil {
+		return nil, err
+	}
+	l1, err := gorgonia.Log1p(e)
+	if err != nil {
+		return nil, err
+	}
+	s, err := gorgonia.Add(pos, l1)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Mean(s)
+}
+
+// marginTrainConfig is one training run of the margin study.
+type marginTrainConfig struct {
+	Width             int
+	Alpha, Init       float64
+	LR, LossSwitch    float64
+	LossFloor, EndFit float64
+	Steps, LogEvery   int
+	Seed, Stream      uint64
+	GammaStar         float64   // the data's max margin, for the ratio
+	SVMDir            []float64 // unit SVM direction
+	Logf              func(format string, args ...any)
+	Progress          func(step int)
+	RecordDenseUntil  int // also record every step below this one
+}
+
+// marginPoint is one logged step of a run.
+type marginPoint struct {
+	Step                        int
+	Loss, LR, NormSq            float64
+	MarginRatio, AlignMu, CosSV float64
+}
+
+// marginResult is what one training run measured.
+type marginResult struct {
+	Trace        []marginPoint
+	Phase1Step   int     // t₁, or −1 if never reached
+	Phase1Align  float64 // alignment with ±μ at t₁
+	Phase1NormSq float64
+	FinalLoss    float64
+	NormMargin   float64 // minᵢ yᵢf(xᵢ)/‖θ‖²
+	MarginRatio  float64
+	CosSVM       float64 // cos(β, SVM direction)
+	CosMuSVM     float64 // cos(μ, SVM direction), for reference
+	FinalAlignMu float64
+	EvenRel      float64 // maxᵢ|f_even(xᵢ)| / maxᵢ|f_odd(xᵢ)|
+	Steps        int
+}
+
+// alignment is Σ_k ‖w_k‖·|cos(w_k, dir)| / Σ_k ‖w_k‖.
+func alignment(w [][]float64, dir []float64) float64 {
+	var num, den float64
+	for _, wk := range w {
+		n := norm(wk)
+		if n == 0 {
+			continue
+		}
+		num += n * math.Abs(cosine(wk, dir))
+		den += n
+	}
+	return num / den
+}
+
+// trainMargin trains the two-layer net by full-batch GD on the logistic
+// loss of d through a compiled gorgonia graph.
+func trainMargin(ctx context.Context, d marginData, c marginTrainConfig) (*marginResult, *nn.TwoLayer, error) {
+	n, dim := len(d.X), d.dim()
+	model, err := nn.NewTwoLayer(tensor.NewRNG(c.Seed, c.Stream), nn.TwoLayerConfig{
+		In: dim, Width: c.Width, Alpha: c.Alpha, InitScale: c.Init, Dtype: gt.Float64})
+	if err != nil {
+		return nil, nil, err
+	}
+	g := gorgonia.NewGraph()
+	b, err := nn.Bind(g, model.Params())
+	if err != nil {
+		return nil, nil, err
+	}
+	xb := make([]float64, 0, n*dim)
+	for _, x := range d.X {
+		xb = append(xb, x...)
+	}
+	xn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(n, dim), gorgonia.WithName("x"),
+		gorgonia.WithValue(gt.New(gt.WithShape(n, dim), gt.WithBacking(xb))))
+	yn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(n, 1), gorgonia.WithName("y"),
+		gorgonia.WithValue(gt.New(gt.WithShape(n, 1), gt.WithBacking(append([]float64(nil), d.Y...)))))
+	out, err := model.Forward(b, xn)
+	if err != nil {
+		return nil, nil, err
+	}
+	loss, err := logisticLoss(out, yn)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := model.Params().Trainable()
+	grads, err := autodiff.Grad(loss, b.Nodes(tr)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("margin: gradient: %w", err)
+	}
+	prog, err := engine.Compile(g, append(gorgonia.Nodes{loss, out}, grads...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer prog.Close()
+
+	mu := d.mu()
+	theta := model.Params().Trainable().Values()
+	res := &marginResult{Phase1Step: -1, CosMuSVM: cosine(mu, c.SVMDir)}
+	bound := (1 + c.Alpha) / 4 * c.GammaStar
+	measure := func(step int, L, lr float64, f []float64) marginPoint {
+		minq := math.Inf(1)
+		for i := range f {
+			minq = math.Min(minq, d.Y[i]*f[i])
+		}
+		nsq := theta.Norm()
+		nsq *= nsq
+		w, _ := model.Weights()
+		return marginPoint{Step: step, Loss: L, LR: lr, NormSq: nsq,
+			MarginRatio: minq / nsq / bound, AlignMu: alignment(w, mu), CosSV: cosine(model.EffectiveLinear(), c.SVMDir)}
+	}
+	var last marginPoint
+	for step := 0; ; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if err := prog.Run(); err != nil {
+			return nil, nil, fmt.Errorf("margin: step %d: %w", step, err)
+		}
+		L, err := prog.Scalar(0)
+		if err != nil {
+			return nil, nil, err
+		}
+		if math.IsNaN(L) || math.IsInf(L, 0) {
+			return nil, nil, fmt.Errorf("margin: loss %v at step %d", L, step)
+		}
+		od, err := prog.Dense(1)
+		if err != nil {
+			return nil, nil, err
+		}
+		f := od.Data().([]float64)
+		lr := c.LR
+		if L < c.LossSwitch {
+			lr = c.LR * c.LossSwitch / math.Max(L, c.LossFloor)
+		}
+		if res.Phase1Step < 0 {
+			var fit float64
+			for i := range f {
+				fit += d.Y[i] * f[i] / float64(n)
+			}
+			if fit >= c.EndFit {
+				w, _ := model.Weights()
+				res.Phase1Step, res.Phase1Align = step, alignment(w, mu)
+				nsq := theta.Norm()
+				res.Phase1NormSq = nsq * nsq
+				if c.Logf != nil {
+					c.Logf("  early phase ends at step %d: alignment with ±μ %.6f, ‖θ‖² %.3g", step, res.Phase1Align, res.Phase1NormSq)
+				}
+			}
+		}
+		if step%c.LogEvery == 0 || step == c.Steps || step < c.RecordDenseUntil {
+			last = measure(step, L, lr, f)
+			res.Trace = append(res.Trace, last)
+			if c.Progress != nil {
+				c.Progress(step)
+			}
+		}
+		if step == c.Steps {
+			res.FinalLoss = L
+			break
+		}
+		for i := range tr {
+			gd, err := prog.Dense(2 + i)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := (tensor.List{theta[i]}).Axpy(-lr, tensor.List{gd}); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	res.Steps = c.Steps
+	res.MarginRatio, res.CosSVM, res.FinalAlignMu = last.MarginRatio, last.CosSV, last.AlignMu
+	res.NormMargin = last.MarginRatio * bound
+	var maxOdd, maxEven float64
+	beta := model.EffectiveLinear()
+	for _, x := range d.X {
+		neg := make([]float64, len(x))
+		for j := range x {
+			neg[j] = -x[j]
+		}
+		fp, fm := model.Eval(x), model.Eval(neg)
+		maxOdd = math.Max(maxOdd, math.Abs(dot(beta, x)))
+		maxEven = math.Max(maxEven, math.Abs(fp+fm)/2)
+	}
+	res.EvenRel = maxEven / maxOdd
+	return res, model, nil
+}
+
+func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
+	cfg := env.Config
+	sym, ctrl, err := loadMarginData(cfg, env.Seed)
+	if err != nil {
+		return nil, err
+	}
+	alpha := cfg.Float("model.alpha")
+	tc := marginTrainConfig{
+		Width: cfg.Int("model.width"), Alpha: alpha, Init: cfg.Float("model.init"),
+		LR: cfg.Float("train.lr"), LossSwitch: cfg.Float("train.loss_switch"), LossFloor: cfg.Float("train.loss_floor"),
+		EndFit: cfg.Float("phase1.end_fit"), Steps: cfg.Int("train.steps"), LogEvery: cfg.Int("train.log_every"),
+		Seed: env.Seed, Stream: 1, Logf: env.Logf,
+	}
+	if tc.LR <= 0 || tc.Steps <= 0 || tc.LogEvery <= 0 || tc.Width <= 0 {
+		return nil, fmt.Errorf("margin: train.lr, train.steps, train.log_every and model.width must be positive")
+	}
+	if !(tc.LossSwitch > 0) || !(tc.LossFloor > 0) || tc.LossFloor > tc.LossSwitch {
+		return nil, fmt.Errorf("margin: want 0 < train.loss_floor ≤ train.loss_switch")
+	}
+	runs := []struct {
+		name string
+		d    marginData
+	}{{"symmetric", sym}, {"control", ctrl}}
+	results := make([]*marginResult, 2)
+	svms := make([]svmResult, 2)
+	for k, r := range runs {
+		svm, err := maxMarginSVM(r.d, 1e-10, 2_000_000)
+		if err != nil {
+			return nil, fmt.Errorf("margin: %s data: %w", r.name, err)
+		}
+		svms[k] = svm
+		env.Logf("%s data: %d points in %d dimensions, γ* = %.6g (SVM: %d sweeps, %d support vectors, KKT violation %.2g, dual gap %.2g)",
+			r.name, len(r.d.X), r.d.dim(), svm.Gamma, svm.Sweeps, svm.Support, svm.MaxKKT, svm.DualGap)
+		c := tc
+		c.GammaStar = svm.Gamma
+		c.SVMDir = make([]float64, len(svm.W))
+		for j, v := range svm.W {
+			c.SVMDir[j] = v * svm.Gamma
+		}
+		res, _, err := trainMargin(ctx, r.d, c)
+		if err != nil {
+			return nil, fmt.Errorf("margin: %s run: %w", r.name, err)
+		}
+		results[k] = res
+		env.Logf("%s run: loss %.3g, margin ratio %.4f, cos(β, SVM) %.5f, cos(μ, SVM) %.4f, even/odd %.2g",
+			r.name, res.FinalLoss, res.MarginRatio, res.CosSVM, res.CosMuSVM, res.EvenRel)
+	}
+	s, ct := results[0], results[1]
+	if err := writeMarginMetrics(env.Dir, s, ct); err != nil {
+		return nil, err
+	}
+	if err := marginPlots(env.Dir, s, ct, cfg.Float("check.min_margin_ratio")); err != nil {
+		env.Logf("warning: margin plots: %v", err)
+	}
+	phase1 := math.NaN()
+	if s.Phase1Step >= 0 {
+		phase1 = s.Phase1Align
+	}
+	out := &Outcome{
+		Checks: []Check{
+			AtLeast("phase1_alignment", phase1, cfg.Float("check.min_alignment")),
+			AtLeast("margin_ratio", s.MarginRatio, cfg.Float("check.min_margin_ratio")),
+			AtLeast("cos_beta_svm", s.CosSVM, cfg.Float("check.min_cos_svm")),
+			AtMost("control_margin_ratio_minus_symmetric", ct.MarginRatio-s.MarginRatio, 0),
+		},
+		Values: map[string]any{
+			"gamma_star":               svms[0].Gamma,
+			"svm_support_vectors":      svms[0].Support,
+			"svm_kkt_violation":        svms[0].MaxKKT,
+			"control_gamma_star":       svms[1].Gamma,
+			"phase1_step":              s.Phase1Step,
+			"phase1_norm_sq":           s.Phase1NormSq,
+			"normalized_margin":        s.NormMargin,
+			"margin_bound":             (1 + alpha) / 4 * svms[0].Gamma,
+			"margin_ratio":             s.MarginRatio,
+			"cos_beta_svm":             s.CosSVM,
+			"cos_mu_svm":               s.CosMuSVM,
+			"final_alignment_mu":       s.FinalAlignMu,
+			"even_over_odd":            s.EvenRel,
+			"final_loss":               s.FinalLoss,
+			"control_mode":             cfg.String("control.mode"),
+			"control_margin_ratio":     ct.MarginRatio,
+			"control_cos_beta_svm":     ct.CosSVM,
+			"control_even_over_odd":    ct.EvenRel,
+			"control_phase1_alignment": ct.Phase1Align,
+			"control_final_loss":       ct.FinalLoss,
+		},
+	}
+	return out, nil
+}
+
+func writeMarginMetrics(dir string, s, ct *marginResult) error {
+	w, err := metrics.Create(dir)
+	if err != nil {
+		return err
+	}
+	for i, p := range s.Trace {
+		v := map[string]float64{
+			"lr": p.LR, "norm_sq": p.NormSq, "margin_ratio": p.MarginRatio,
+			"alignment_mu": p.AlignMu, "cos_beta_svm": p.CosSV,
+		}
+		if i < len(ct.Trace) && ct.Trace[i].Step == p.Step {
+			q := ct.Trace[i]
+			v["control_loss"], v["control_margin_ratio"], v["control_cos_beta_svm"] = q.Loss, q.MarginRatio, q.CosSV
+		}
+		if err := w.Write(metrics.Record{Step: p.Step, Loss: p.Loss, Values: v}); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	if err := w.WriteSummary(); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+func marginPlots(dir string, s, ct *marginResult, minRatio float64) error {
+	series := func(name string, tr []marginPoint, get func(marginPoint) float64) plot.Series {
+		se := plot.Series{Name: name}
+		for _, p := range tr {
+			se.X = append(se.X, float64(p.Step))
+			se.Y = append(se.Y, get(p))
+		}
+		return se
+	}
+	pd := filepath.Join(dir, "plots")
+	if err := os.MkdirAll(pd, 0o755); err != nil {
+		return err
+	}
+	ratio := func(p marginPoint) float64 { return p.MarginRatio }
+	if err := plot.Lines(filepath.Join(pd, "margin_ratio_vs_control.png"), "normalized margin / ((1+α)/4·γ*)", "step", "ratio",
+		[]plot.Series{series("symmetric", s.Trace, ratio), series("control", ct.Trace, ratio)},
+		plot.Options{HLines: []plot.HLine{{Y: 1, Label: "optimum"}, {Y: minRatio, Label: "check"}}}); err != nil {
+		return err
+	}
+	return plot.Lines(filepath.Join(pd, "directions.png"), "alignment with ±μ and cos(β, SVM)", "step", "cosine",
+		[]plot.Series{
+			series("alignment with ±μ", s.Trace, func(p marginPoint) float64 { return p.AlignMu }),
+			series("cos(β, SVM)", s.Trace, func(p marginPoint) float64 { return p.CosSV }),
+		}, plot.Options{})
+}
