@@ -2,15 +2,16 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"gorgonia.org/gorgonia"
+
+	"github.com/gradlab/gradlab/ops"
 )
 
 // Activation is an elementwise nonlinearity, named as in configs:
-// "relu", "tanh", "sigmoid", "gelu" (tanh form), "identity" and
+// "relu", "tanh", "sigmoid", "gelu" (tanh form, ops.GELUTanh), "identity" and
 // "leaky_relu:<alpha>" (e.g. "leaky_relu:0.2").
 type Activation struct {
 	Name  string
@@ -54,7 +55,7 @@ func (a Activation) Apply(x *gorgonia.Node) (*gorgonia.Node, error) {
 	case "leaky_relu":
 		return LeakyReLU(x, a.Alpha)
 	case "gelu":
-		return GELUTanh(x)
+		return ops.GELUTanh(x)
 	}
 	return nil, fmt.Errorf("nn: unknown activation %q", a.Name)
 }
@@ -86,22 +87,4 @@ func LeakyReLU(x *gorgonia.Node, alpha float64) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	return gorgonia.Add(lin, pos)
-}
-
-// GELUTanh is the tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-func GELUTanh(x *gorgonia.Node) (*gorgonia.Node, error) {
-	x3, err := gorgonia.Cube(x)
-	if err != nil {
-		return nil, err
-	}
-	inner, err := gorgonia.Add(x, gorgonia.Must(gorgonia.Mul(x3, scalarLike(x, 0.044715))))
-	if err != nil {
-		return nil, err
-	}
-	th, err := gorgonia.Tanh(gorgonia.Must(gorgonia.Mul(inner, scalarLike(x, math.Sqrt(2/math.Pi)))))
-	if err != nil {
-		return nil, err
-	}
-	one := gorgonia.Must(gorgonia.Add(th, scalarLike(x, 1)))
-	return gorgonia.Mul(gorgonia.Must(gorgonia.Mul(x, scalarLike(x, 0.5))), one)
 }

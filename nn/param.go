@@ -107,3 +107,30 @@ func (b *Binding) Nodes(ps Params) gorgonia.Nodes {
 	}
 	return out
 }
+
+// BindNodes binds the trainable parameters of params to the given nodes (in
+// the order of params.Trainable()) and creates nodes for the frozen ones.
+// It serves code that creates the parameter nodes itself, such as the
+// finite-difference checkers.
+func BindNodes(g *gorgonia.ExprGraph, params Params, trainable gorgonia.Nodes) (*Binding, error) {
+	tr := params.Trainable()
+	if len(tr) != len(trainable) {
+		return nil, fmt.Errorf("nn: %d nodes for %d trainable parameters", len(trainable), len(tr))
+	}
+	b := &Binding{g: g, params: params, nodes: make(map[string]*gorgonia.Node, len(params))}
+	for i, p := range tr {
+		if !trainable[i].Shape().Eq(p.Value.Shape()) {
+			return nil, fmt.Errorf("nn: node for %q has shape %v, parameter has %v", p.Name, trainable[i].Shape(), p.Value.Shape())
+		}
+		b.nodes[p.Name] = trainable[i]
+	}
+	for _, p := range params {
+		if !p.Frozen {
+			continue
+		}
+		shape := p.Value.Shape().Clone()
+		b.nodes[p.Name] = gorgonia.NewTensor(g, p.Value.Dtype(), len(shape), gorgonia.WithShape(shape...),
+			gorgonia.WithName(p.Name), gorgonia.WithValue(p.Value))
+	}
+	return b, nil
+}

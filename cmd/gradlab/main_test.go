@@ -169,3 +169,16 @@ func TestInterruptThenResumeMatchesUninterrupted(t *testing.T) {
 		t.Errorf("resumed metrics differ from the uninterrupted run")
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	out, _, err := run(t, "check", "softmax", "mlp")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "softmax-cross-entropy") || !strings.Contains(out, "0 failed") {
+		t.Errorf("unexpected table:\n%s", out)
+	}
+	if _, _, err := run(t, "check", "no-such-op"); err == nil {
+		t.Error("a filter matching nothing succeeded")
+	}
+}
