@@ -1,0 +1,69 @@
+package kernels_test
+
+import (
+	"testing"
+
+	"github.com/gradlab/gradlab/internal/openblas"
+	"github.com/gradlab/gradlab/kernels"
+)
+
+// TestCPUKernelsDoNotAllocate runs every kernel on preallocated buffers,
+// with sizes that take the parallel paths, and requires zero allocations
+// per call.
+func TestCPUKernelsDoNotAllocate(t *testing.T) {
+	openblas.Enable()
+	if openblas.Name() != "openblas" {
+		t.Skip("gonum's pure-Go GEMM allocates when it runs in parallel; this build has no OpenBLAS")
+	}
+	s := kernels.NewCPU[float32](kernels.CPUOptions{Workers: 2, MinParallel: 1024})
+	defer s.Close()
+	const m, n, k = 64, 48, 40
+	buf := func(n int) kernels.Buffer[float32] {
+		b, _ := s.Alloc(n)
+		_ = s.Fill(b, 0.5)
+		return b
+	}
+	a, b, c := buf(m*k), buf(k*n), buf(m*n)
+	x, y, z, w := buf(4096), buf(4096), buf(4096), buf(4096)
+	row := buf(64)
+	g := kernels.ConvGeom{N: 2, C: 3, H: 8, W: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1}
+	img, col := buf(2*3*8*8), buf(g.ColLen())
+	bc, err := kernels.NewBroadcast([]int{64, 64}, []int{64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basis := []kernels.Buffer[float32]{y}
+	var sink float64
+	allocs := testing.AllocsPerRun(20, func() {
+		check := func(err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(s.Gemm(false, true, m, n, k, 1, a, b, 0, c))
+		check(s.BatchedGemm(2, false, false, 8, 6, 5, 1, a, b, 0, c))
+		check(s.Unary(kernels.Tanh, x, y, kernels.UnaryArgs{}))
+		check(s.Binary(kernels.Add, z, x, y, nil))
+		check(s.Binary(kernels.Mul, z, x, row, &bc))
+		check(s.Reduce(kernels.ReduceSum, row, x, 64, 64, 1, 1))
+		check(s.Reduce(kernels.ReduceMax, row, x, 1, 64, 64, 1))
+		check(s.Reduce(kernels.ReduceSum, row, x, 1, 4096, 1, 1))
+		check(s.Expand(x, row, 64, 64, 1, 1))
+		check(s.Softmax(z, x, 64, 64, true))
+		check(s.SoftmaxCrossEntropy(row, x, y, 64, 64))
+		check(s.Im2col(col, img, g))
+		check(s.Col2im(img, col, g))
+		check(s.SGDMomentum(x, y, z, kernels.SGDHyper{LR: 0.1, Momentum: 0.9}))
+		check(s.Adam(x, y, z, w, kernels.AdamHyper{LR: 0.1, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, Step: 3}))
+		d, _ := s.Dot(x, y)
+		nrm, _ := s.Norm(x)
+		check(s.Axpy(0.5, x, y))
+		l, _, _ := s.NormalizeRayleigh(x, y)
+		o, _ := s.Orthogonalize(z, basis)
+		sink += d + nrm + l + o
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of kernel calls, want 0", allocs)
+	}
+	_ = sink
+}

@@ -1,0 +1,246 @@
+package conformance
+
+import (
+	"math"
+
+	"github.com/gradlab/gradlab/kernels"
+)
+
+// The reference implementations: float64, plain loops, no cleverness. Each
+// returns the expected values and, where rounding grows with the number of
+// terms, a per-element magnitude used to scale the tolerance.
+
+func refGemm(tA, tB bool, m, n, k int, alpha float64, a, b []float64, beta float64, c []float64) (want, mag []float64) {
+	want, mag = make([]float64, m*n), make([]float64, m*n)
+	at := func(i, l int) float64 {
+		if tA {
+			return a[l*m+i]
+		}
+		return a[i*k+l]
+	}
+	bt := func(l, j int) float64 {
+		if tB {
+			return b[j*k+l]
+		}
+		return b[l*n+j]
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, sm float64
+			for l := 0; l < k; l++ {
+				s += at(i, l) * bt(l, j)
+				sm += math.Abs(at(i, l) * bt(l, j))
+			}
+			want[i*n+j] = alpha * s
+			mag[i*n+j] = math.Abs(alpha)*sm + 1
+			if beta != 0 {
+				want[i*n+j] += beta * c[i*n+j]
+				mag[i*n+j] += math.Abs(beta * c[i*n+j])
+			}
+		}
+	}
+	return want, mag
+}
+
+func refSigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+func refUnary(op kernels.UnaryOp, x float64, a kernels.UnaryArgs) float64 {
+	switch op {
+	case kernels.Copy:
+		return x
+	case kernels.Neg:
+		return -x
+	case kernels.Exp:
+		return math.Exp(x)
+	case kernels.Log:
+		return math.Log(x)
+	case kernels.Tanh:
+		return math.Tanh(x)
+	case kernels.Sigmoid:
+		return refSigmoid(x)
+	case kernels.Square:
+		return x * x
+	case kernels.Sqrt:
+		return math.Sqrt(x)
+	case kernels.Cube:
+		return x * x * x
+	case kernels.Abs:
+		return math.Abs(x)
+	case kernels.Sign:
+		if x > 0 {
+			return 1
+		} else if x < 0 {
+			return -1
+		}
+		return 0
+	case kernels.Inverse:
+		return 1 / x
+	case kernels.ReLU:
+		return math.Max(x, 0) + a.A*math.Min(x, 0)
+	case kernels.ReLUSlope:
+		if x > 0 {
+			return 1
+		}
+		return a.A
+	case kernels.Scale:
+		return a.A*x + a.B
+	case kernels.Pow:
+		return a.A * math.Pow(x+a.C, a.B)
+	}
+	return math.NaN()
+}
+
+func refBinary(op kernels.BinaryOp, x, y float64) float64 {
+	b := func(c bool) float64 {
+		if c {
+			return 1
+		}
+		return 0
+	}
+	switch op {
+	case kernels.Add:
+		return x + y
+	case kernels.Sub:
+		return x - y
+	case kernels.Mul:
+		return x * y
+	case kernels.Div:
+		return x / y
+	case kernels.PowOp:
+		return math.Pow(x, y)
+	case kernels.Max:
+		return math.Max(x, y)
+	case kernels.Min:
+		return math.Min(x, y)
+	case kernels.Greater:
+		return b(x > y)
+	case kernels.GreaterEq:
+		return b(x >= y)
+	case kernels.Less:
+		return b(x < y)
+	case kernels.LessEq:
+		return b(x <= y)
+	case kernels.Equal:
+		return b(x == y)
+	case kernels.NotEqual:
+		return b(x != y)
+	}
+	return math.NaN()
+}
+
+// refBroadcastIndex maps a flat output index of shape out to the flat index
+// of an operand of shape in (right-aligned, size-1 axes repeated).
+func refBroadcastIndex(out, in []int, flat int) int {
+	idx := make([]int, len(out))
+	for ax := len(out) - 1; ax >= 0; ax-- {
+		idx[ax] = flat % out[ax]
+		flat /= out[ax]
+	}
+	off, stride := 0, 1
+	for ax := len(in) - 1; ax >= 0; ax-- {
+		i := idx[ax+len(out)-len(in)]
+		if in[ax] == 1 {
+			i = 0
+		}
+		off += i * stride
+		stride *= in[ax]
+	}
+	return off
+}
+
+func refReduce(op kernels.ReduceOp, x []float64, outer, n, inner int, scale float64) (want, mag []float64) {
+	want, mag = make([]float64, outer*inner), make([]float64, outer*inner)
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			var acc float64
+			switch op {
+			case kernels.ReduceMax:
+				acc = math.Inf(-1)
+			case kernels.ReduceMin:
+				acc = math.Inf(1)
+			}
+			var m float64
+			for j := 0; j < n; j++ {
+				v := x[(o*n+j)*inner+i]
+				m += math.Abs(v)
+				switch op {
+				case kernels.ReduceSum:
+					acc += v
+				case kernels.ReduceMax:
+					acc = math.Max(acc, v)
+				case kernels.ReduceMin:
+					acc = math.Min(acc, v)
+				}
+			}
+			want[o*inner+i] = scale * acc
+			mag[o*inner+i] = math.Abs(scale)*m + 1
+		}
+	}
+	return want, mag
+}
+
+func refLogSoftmaxRow(x []float64) []float64 {
+	// log softmax via the log-sum-exp of the row, shifted by its first
+	// element (any shift works mathematically).
+	var z float64
+	for _, v := range x {
+		z += math.Exp(v - x[0])
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = v - x[0] - math.Log(z)
+	}
+	return out
+}
+
+func refIm2col(img []float64, g kernels.ConvGeom) []float64 {
+	oh, ow := g.Out()
+	rows := g.C * g.KH * g.KW
+	col := make([]float64, g.N*rows*oh*ow)
+	for n := 0; n < g.N; n++ {
+		for c := 0; c < g.C; c++ {
+			for i := 0; i < g.KH; i++ {
+				for j := 0; j < g.KW; j++ {
+					r := (c*g.KH+i)*g.KW + j
+					for y := 0; y < oh; y++ {
+						for x := 0; x < ow; x++ {
+							iy, ix := y*g.StrideH+i*g.DilH-g.PadH, x*g.StrideW+j*g.DilW-g.PadW
+							v := 0.0
+							if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+								v = img[((n*g.C+c)*g.H+iy)*g.W+ix]
+							}
+							col[((n*rows+r)*oh+y)*ow+x] = v
+						}
+					}
+				}
+			}
+		}
+	}
+	return col
+}
+
+// refCol2im is the adjoint of refIm2col, computed as its transpose applied
+// to col: img[p] = Σ over column entries that read pixel p.
+func refCol2im(col []float64, g kernels.ConvGeom) []float64 {
+	img := make([]float64, g.N*g.C*g.H*g.W)
+	oh, ow := g.Out()
+	rows := g.C * g.KH * g.KW
+	for n := 0; n < g.N; n++ {
+		for c := 0; c < g.C; c++ {
+			for i := 0; i < g.KH; i++ {
+				for j := 0; j < g.KW; j++ {
+					r := (c*g.KH+i)*g.KW + j
+					for y := 0; y < oh; y++ {
+						for x := 0; x < ow; x++ {
+							iy, ix := y*g.StrideH+i*g.DilH-g.PadH, x*g.StrideW+j*g.DilW-g.PadW
+							if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+								img[((n*g.C+c)*g.H+iy)*g.W+ix] += col[((n*rows+r)*oh+y)*ow+x]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return img
+}

@@ -1,0 +1,239 @@
+package kernels
+
+import (
+	"fmt"
+	"runtime"
+
+	"gonum.org/v1/gonum/blas"
+	"gorgonia.org/gorgonia"
+)
+
+// Host is a CPU buffer: a Go slice.
+type Host[T Float] struct{ Data []T }
+
+// Len implements Buffer.
+func (h *Host[T]) Len() int { return len(h.Data) }
+
+// Wrap makes a CPU buffer that uses data as its memory (no copy): the CPU
+// set reads and writes data directly.
+func Wrap[T Float](data []T) *Host[T] { return &Host[T]{Data: data} }
+
+// CPUOptions configure a CPU kernel set.
+type CPUOptions struct {
+	// Workers is the number of goroutines that share large elementwise and
+	// reduction kernels; 0 means runtime.GOMAXPROCS(0).
+	Workers int
+	// MinParallel is the number of elements below which a kernel runs on
+	// the calling goroutine alone; 0 means 1<<15.
+	MinParallel int
+	// BLAS performs the GEMMs; nil means the BLAS registered with gorgonia
+	// when the set is created (OpenBLAS after internal/openblas.Enable).
+	BLAS gorgonia.BLAS
+}
+
+// CPU is the kernel set on the host. Create it with NewCPU and Close it to
+// stop its workers.
+type CPU[T Float] struct {
+	name   string
+	f32    bool
+	bl     gorgonia.BLAS
+	pool   *pool
+	minPar int
+
+	// Preallocated job descriptions (a Set is used by one goroutine at a
+	// time), so that handing work to the pool allocates nothing.
+	uj   unaryJob[T]
+	bj   binaryJob[T]
+	rj   reduceJob[T]
+	dj   dotJob[T]
+	sj   softmaxJob[T]
+	opt  optJob[T]
+	part []float64
+}
+
+// NewCPU returns a CPU kernel set.
+func NewCPU[T Float](o CPUOptions) *CPU[T] {
+	w := o.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	mp := o.MinParallel
+	if mp <= 0 {
+		mp = 1 << 15
+	}
+	bl := o.BLAS
+	if bl == nil {
+		bl = gorgonia.WhichBLAS()
+	}
+	var z T
+	_, f32 := any(z).(float32)
+	name := "cpu/float64"
+	if f32 {
+		name = "cpu/float32"
+	}
+	return &CPU[T]{name: name, f32: f32, bl: bl, pool: newPool(w), minPar: mp, part: make([]float64, w)}
+}
+
+// Name implements Set.
+func (s *CPU[T]) Name() string { return s.name }
+
+// Close stops the worker goroutines.
+func (s *CPU[T]) Close() error { s.pool.close(); return nil }
+
+func (s *CPU[T]) par(n int) bool { return n >= s.minPar }
+
+func host[T Float](what string, b Buffer[T], n int) ([]T, error) {
+	h, ok := b.(*Host[T])
+	if !ok {
+		return nil, fmt.Errorf("kernels: %s: buffer %T is not a CPU buffer", what, b)
+	}
+	if len(h.Data) < n {
+		return nil, fmt.Errorf("kernels: %s: buffer of %d elements, need %d", what, len(h.Data), n)
+	}
+	return h.Data[:n], nil
+}
+
+// Alloc implements Set.
+func (s *CPU[T]) Alloc(n int) (Buffer[T], error) {
+	if n < 0 {
+		return nil, fmt.Errorf("kernels: alloc of %d elements", n)
+	}
+	return &Host[T]{Data: make([]T, n)}, nil
+}
+
+// View implements Set.
+func (s *CPU[T]) View(b Buffer[T], off, n int) (Buffer[T], error) {
+	d, err := host[T]("view", b, off+n)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("kernels: view [%d, %d+%d)", off, off, n)
+	}
+	return &Host[T]{Data: d[off : off+n : off+n]}, nil
+}
+
+// Free implements Set (the garbage collector owns CPU memory).
+func (s *CPU[T]) Free(Buffer[T]) error { return nil }
+
+// Upload implements Set.
+func (s *CPU[T]) Upload(dst Buffer[T], src []T) error {
+	d, err := host[T]("upload", dst, len(src))
+	if err != nil {
+		return err
+	}
+	copy(d, src)
+	return nil
+}
+
+// Download implements Set.
+func (s *CPU[T]) Download(dst []T, src Buffer[T]) error {
+	d, err := host[T]("download", src, len(dst))
+	if err != nil {
+		return err
+	}
+	copy(dst, d)
+	return nil
+}
+
+// Fill implements Set.
+func (s *CPU[T]) Fill(dst Buffer[T], v T) error {
+	d, err := host[T]("fill", dst, dst.Len())
+	if err != nil {
+		return err
+	}
+	for i := range d {
+		d[i] = v
+	}
+	return nil
+}
+
+func trans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+func (s *CPU[T]) gemm(tA, tB bool, m, n, k int, alpha T, a, b []T, beta T, c []T) {
+	lda, ldb := k, n
+	if tA {
+		lda = m
+	}
+	if tB {
+		ldb = k
+	}
+	if k == 0 {
+		// BLAS leaves C untouched for k = 0 only when β = 1.
+		for i := range c[:m*n] {
+			if beta == 0 {
+				c[i] = 0
+			} else {
+				c[i] *= beta
+			}
+		}
+		return
+	}
+	if beta == 0 {
+		// Reference BLAS skips reading C when β = 0, but clear it anyway so
+		// that NaNs in a reused buffer can never leak through.
+		clear(c[:m*n])
+	}
+	if s.f32 {
+		s.bl.Sgemm(trans(tA), trans(tB), m, n, k, float32(alpha), asF32(a), max(lda, 1), asF32(b), max(ldb, 1),
+			float32(beta), asF32(c), max(n, 1))
+		return
+	}
+	s.bl.Dgemm(trans(tA), trans(tB), m, n, k, float64(alpha), asF64(a), max(lda, 1), asF64(b), max(ldb, 1),
+		float64(beta), asF64(c), max(n, 1))
+}
+
+// Gemm implements Set.
+func (s *CPU[T]) Gemm(tA, tB bool, m, n, k int, alpha T, a, b Buffer[T], beta T, c Buffer[T]) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("kernels: gemm: negative size %d×%d×%d", m, n, k)
+	}
+	ad, err := host[T]("gemm A", a, m*k)
+	if err != nil {
+		return err
+	}
+	bd, err := host[T]("gemm B", b, k*n)
+	if err != nil {
+		return err
+	}
+	cd, err := host[T]("gemm C", c, m*n)
+	if err != nil {
+		return err
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	s.gemm(tA, tB, m, n, k, alpha, ad, bd, beta, cd)
+	return nil
+}
+
+// BatchedGemm implements Set.
+func (s *CPU[T]) BatchedGemm(batch int, tA, tB bool, m, n, k int, alpha T, a, b Buffer[T], beta T, c Buffer[T]) error {
+	if batch < 0 || m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("kernels: batched gemm: negative size %d×(%d×%d×%d)", batch, m, n, k)
+	}
+	ad, err := host[T]("batched gemm A", a, batch*m*k)
+	if err != nil {
+		return err
+	}
+	bd, err := host[T]("batched gemm B", b, batch*k*n)
+	if err != nil {
+		return err
+	}
+	cd, err := host[T]("batched gemm C", c, batch*m*n)
+	if err != nil {
+		return err
+	}
+	if m == 0 || n == 0 {
+		return nil
+	}
+	for i := 0; i < batch; i++ {
+		s.gemm(tA, tB, m, n, k, alpha, ad[i*m*k:(i+1)*m*k], bd[i*k*n:(i+1)*k*n], beta, cd[i*m*n:(i+1)*m*n])
+	}
+	return nil
+}

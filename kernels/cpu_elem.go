@@ -1,0 +1,353 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// maxDims bounds the rank of broadcast operations on the CPU (after merging
+// adjacent axes).
+const maxDims = 8
+
+type unaryJob[T Float] struct {
+	op       UnaryOp
+	dst, src []T
+	a, b, c  float64
+}
+
+func (j *unaryJob[T]) run(lo, hi int) {
+	d, x := j.dst[lo:hi], j.src[lo:hi]
+	a, b, c := T(j.a), T(j.b), T(j.c)
+	switch j.op {
+	case Copy:
+		copy(d, x)
+	case Neg:
+		for i, v := range x {
+			d[i] = -v
+		}
+	case Exp:
+		for i, v := range x {
+			d[i] = T(math.Exp(float64(v)))
+		}
+	case Log:
+		for i, v := range x {
+			d[i] = T(math.Log(float64(v)))
+		}
+	case Tanh:
+		for i, v := range x {
+			d[i] = T(math.Tanh(float64(v)))
+		}
+	case Sigmoid:
+		for i, v := range x {
+			d[i] = T(sigmoid(float64(v)))
+		}
+	case Square:
+		for i, v := range x {
+			d[i] = v * v
+		}
+	case Sqrt:
+		for i, v := range x {
+			d[i] = T(math.Sqrt(float64(v)))
+		}
+	case Cube:
+		for i, v := range x {
+			d[i] = v * v * v
+		}
+	case Abs:
+		for i, v := range x {
+			d[i] = T(math.Abs(float64(v)))
+		}
+	case Sign:
+		for i, v := range x {
+			switch {
+			case v > 0:
+				d[i] = 1
+			case v < 0:
+				d[i] = -1
+			default:
+				d[i] = v // keeps 0 and NaN
+			}
+		}
+	case Inverse:
+		for i, v := range x {
+			d[i] = 1 / v
+		}
+	case ReLU:
+		for i, v := range x {
+			if v > 0 {
+				d[i] = v
+			} else {
+				d[i] = a * v
+			}
+		}
+	case ReLUSlope:
+		for i, v := range x {
+			if v > 0 {
+				d[i] = 1
+			} else {
+				d[i] = a
+			}
+		}
+	case Scale:
+		for i, v := range x {
+			d[i] = a*v + b
+		}
+	case Pow:
+		for i, v := range x {
+			d[i] = T(j.a * math.Pow(float64(v)+j.c, j.b))
+		}
+		_ = c
+	}
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// Unary implements Set.
+func (s *CPU[T]) Unary(op UnaryOp, dst, src Buffer[T], args UnaryArgs) error {
+	if op < 0 || op >= numUnary {
+		return fmt.Errorf("kernels: unknown unary op %v", op)
+	}
+	x, err := host[T]("unary src", src, src.Len())
+	if err != nil {
+		return err
+	}
+	d, err := host[T]("unary dst", dst, len(x))
+	if err != nil {
+		return err
+	}
+	j := &s.uj
+	*j = unaryJob[T]{op: op, dst: d, src: x, a: args.A, b: args.B, c: args.C}
+	s.pool.do(len(x), j, s.par(len(x)))
+	j.dst, j.src = nil, nil
+	return nil
+}
+
+func binScalar[T Float](op BinaryOp, x, y T) T {
+	switch op {
+	case Add:
+		return x + y
+	case Sub:
+		return x - y
+	case Mul:
+		return x * y
+	case Div:
+		return x / y
+	case PowOp:
+		return T(math.Pow(float64(x), float64(y)))
+	case Max:
+		if x > y || x != x {
+			return x
+		}
+		return y
+	case Min:
+		if x < y || x != x {
+			return x
+		}
+		return y
+	case Greater:
+		return b2f[T](x > y)
+	case GreaterEq:
+		return b2f[T](x >= y)
+	case Less:
+		return b2f[T](x < y)
+	case LessEq:
+		return b2f[T](x <= y)
+	case Equal:
+		return b2f[T](x == y)
+	case NotEqual:
+		return b2f[T](x != y)
+	}
+	return T(math.NaN())
+}
+
+func b2f[T Float](b bool) T {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// binLoop applies op over n elements of a and b read with strides sa, sb.
+func binLoop[T Float](op BinaryOp, d, a, b []T, sa, sb int) {
+	n := len(d)
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:n], b[:n]
+		switch op {
+		case Add:
+			for i := range d {
+				d[i] = a[i] + b[i]
+			}
+		case Sub:
+			for i := range d {
+				d[i] = a[i] - b[i]
+			}
+		case Mul:
+			for i := range d {
+				d[i] = a[i] * b[i]
+			}
+		case Div:
+			for i := range d {
+				d[i] = a[i] / b[i]
+			}
+		default:
+			for i := range d {
+				d[i] = binScalar(op, a[i], b[i])
+			}
+		}
+	case sa == 1 && sb == 0:
+		y := b[0]
+		a = a[:n]
+		switch op {
+		case Add:
+			for i := range d {
+				d[i] = a[i] + y
+			}
+		case Mul:
+			for i := range d {
+				d[i] = a[i] * y
+			}
+		default:
+			for i := range d {
+				d[i] = binScalar(op, a[i], y)
+			}
+		}
+	case sa == 0 && sb == 1:
+		x := a[0]
+		b = b[:n]
+		switch op {
+		case Add:
+			for i := range d {
+				d[i] = x + b[i]
+			}
+		case Mul:
+			for i := range d {
+				d[i] = x * b[i]
+			}
+		default:
+			for i := range d {
+				d[i] = binScalar(op, x, b[i])
+			}
+		}
+	default:
+		ia, ib := 0, 0
+		for i := range d {
+			d[i] = binScalar(op, a[ia], b[ib])
+			ia += sa
+			ib += sb
+		}
+	}
+}
+
+// binaryJob runs a broadcast binary op over rows of the (merged) output
+// shape: each row is the last axis.
+type binaryJob[T Float] struct {
+	op        BinaryOp
+	dst, a, b []T
+	flat      bool // same shapes: run over element ranges
+	rank      int
+	shape     [maxDims]int
+	sa, sb    [maxDims]int
+}
+
+func (j *binaryJob[T]) run(lo, hi int) {
+	if j.flat {
+		binLoop(j.op, j.dst[lo:hi], j.a[lo:hi], j.b[lo:hi], 1, 1)
+		return
+	}
+	r := j.rank
+	inner := j.shape[r-1]
+	for row := lo; row < hi; row++ {
+		// Offsets of this row's first element in a and b.
+		oa, ob, q := 0, 0, row
+		for ax := r - 2; ax >= 0; ax-- {
+			i := q % j.shape[ax]
+			q /= j.shape[ax]
+			oa += i * j.sa[ax]
+			ob += i * j.sb[ax]
+		}
+		binLoop(j.op, j.dst[row*inner:(row+1)*inner], j.a[oa:], j.b[ob:], j.sa[r-1], j.sb[r-1])
+	}
+}
+
+// Binary implements Set.
+func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
+	if op < 0 || op >= numBinary {
+		return fmt.Errorf("kernels: unknown binary op %v", op)
+	}
+	j := &s.bj
+	if bc == nil {
+		n := dst.Len()
+		ad, err := host[T]("binary a", a, n)
+		if err != nil {
+			return err
+		}
+		bd, err := host[T]("binary b", b, n)
+		if err != nil {
+			return err
+		}
+		d, _ := host[T]("binary dst", dst, n)
+		*j = binaryJob[T]{op: op, dst: d, a: ad, b: bd, flat: true}
+		s.pool.do(n, j, s.par(n))
+		j.dst, j.a, j.b = nil, nil, nil
+		return nil
+	}
+	if len(bc.StrideA) != len(bc.Shape) || len(bc.StrideB) != len(bc.Shape) {
+		return fmt.Errorf("kernels: binary: broadcast with %d dims but %d and %d strides", len(bc.Shape), len(bc.StrideA), len(bc.StrideB))
+	}
+	// Merge adjacent axes whose strides allow it, dropping size-1 axes.
+	*j = binaryJob[T]{op: op}
+	r := 0
+	na, nb := 1, 1 // extents each operand must have
+	for ax, d := range bc.Shape {
+		if d < 0 {
+			return fmt.Errorf("kernels: binary: negative dimension in %v", bc.Shape)
+		}
+		if d == 0 {
+			return nil
+		}
+		na += (d - 1) * bc.StrideA[ax]
+		nb += (d - 1) * bc.StrideB[ax]
+		if d == 1 {
+			continue
+		}
+		if r > 0 && j.sa[r-1] == d*bc.StrideA[ax] && j.sb[r-1] == d*bc.StrideB[ax] {
+			j.shape[r-1] *= d
+			j.sa[r-1], j.sb[r-1] = bc.StrideA[ax], bc.StrideB[ax]
+			continue
+		}
+		if r == maxDims {
+			return fmt.Errorf("kernels: binary: more than %d dims after merging %v", maxDims, bc.Shape)
+		}
+		j.shape[r], j.sa[r], j.sb[r] = d, bc.StrideA[ax], bc.StrideB[ax]
+		r++
+	}
+	if r == 0 {
+		j.shape[0], r = 1, 1
+	}
+	j.rank = r
+	n := bc.Size()
+	ad, err := host[T]("binary a", a, na)
+	if err != nil {
+		return err
+	}
+	bd, err := host[T]("binary b", b, nb)
+	if err != nil {
+		return err
+	}
+	d, err := host[T]("binary dst", dst, n)
+	if err != nil {
+		return err
+	}
+	j.dst, j.a, j.b = d, ad, bd
+	rows := n / j.shape[r-1]
+	s.pool.do(rows, j, s.par(n))
+	j.dst, j.a, j.b = nil, nil, nil
+	return nil
+}

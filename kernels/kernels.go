@@ -1,0 +1,307 @@
+package kernels
+
+import "fmt"
+
+// Float is the set of element types a kernel set handles.
+type Float interface{ ~float32 | ~float64 }
+
+// Buffer is a block of device memory holding Len elements of T. Its concrete
+// type belongs to the Set that allocated it; passing a buffer to another Set
+// is an error.
+type Buffer[T Float] interface {
+	Len() int
+}
+
+// UnaryOp names an elementwise function of one operand (see Set.Unary).
+type UnaryOp int
+
+// Elementwise unary operations; a, b and c are the UnaryArgs fields.
+const (
+	Copy      UnaryOp = iota // x
+	Neg                      // −x
+	Exp                      // eˣ
+	Log                      // ln x
+	Tanh                     // tanh x
+	Sigmoid                  // 1/(1+e⁻ˣ)
+	Square                   // x²
+	Sqrt                     // √x
+	Cube                     // x³
+	Abs                      // |x|
+	Sign                     // sign x (0 at 0)
+	Inverse                  // 1/x
+	ReLU                     // x if x > 0 else a·x (a: leak)
+	ReLUSlope                // 1 if x > 0 else a
+	Scale                    // a·x + b
+	Pow                      // a·(x + c)^b
+	numUnary
+)
+
+var unaryNames = [...]string{"copy", "neg", "exp", "log", "tanh", "sigmoid", "square", "sqrt", "cube", "abs",
+	"sign", "inverse", "relu", "relu-slope", "scale", "pow"}
+
+func (op UnaryOp) String() string {
+	if op >= 0 && op < numUnary {
+		return unaryNames[op]
+	}
+	return fmt.Sprintf("UnaryOp(%d)", int(op))
+}
+
+// UnaryArgs are the scalar parameters of the parametrised unary operations.
+type UnaryArgs struct{ A, B, C float64 }
+
+// BinaryOp names an elementwise function of two operands (see Set.Binary).
+// Comparisons give 1 where they hold and 0 elsewhere.
+type BinaryOp int
+
+// Elementwise binary operations.
+const (
+	Add BinaryOp = iota
+	Sub
+	Mul
+	Div
+	PowOp // a^b
+	Max
+	Min
+	Greater
+	GreaterEq
+	Less
+	LessEq
+	Equal
+	NotEqual
+	numBinary
+)
+
+var binaryNames = [...]string{"add", "sub", "mul", "div", "pow", "max", "min", "gt", "ge", "lt", "le", "eq", "ne"}
+
+func (op BinaryOp) String() string {
+	if op >= 0 && op < numBinary {
+		return binaryNames[op]
+	}
+	return fmt.Sprintf("BinaryOp(%d)", int(op))
+}
+
+// ReduceOp names a reduction (see Set.Reduce).
+type ReduceOp int
+
+// Reductions.
+const (
+	ReduceSum ReduceOp = iota
+	ReduceMax
+	ReduceMin
+	numReduce
+)
+
+func (op ReduceOp) String() string {
+	switch op {
+	case ReduceSum:
+		return "sum"
+	case ReduceMax:
+		return "max"
+	case ReduceMin:
+		return "min"
+	}
+	return fmt.Sprintf("ReduceOp(%d)", int(op))
+}
+
+// Broadcast describes an elementwise binary operation whose operands are
+// read with strides: the destination is contiguous with shape Shape, and
+// element (i₀, …, iₖ) reads a[Σ iⱼ·StrideA[j]] and b[Σ iⱼ·StrideB[j]]. A
+// stride of 0 repeats an operand along that axis (broadcasting). All three
+// slices have the same length; an empty Shape is a single element.
+type Broadcast struct {
+	Shape            []int
+	StrideA, StrideB []int
+}
+
+// NewBroadcast computes the Broadcast of operands with shapes a and b
+// following NumPy's rules (shapes aligned on the right, size-1 axes
+// repeated). It returns the output shape as Broadcast.Shape.
+func NewBroadcast(a, b []int) (Broadcast, error) {
+	n := max(len(a), len(b))
+	bc := Broadcast{Shape: make([]int, n), StrideA: make([]int, n), StrideB: make([]int, n)}
+	sa, sb := 1, 1
+	for i := n - 1; i >= 0; i-- {
+		da, db := 1, 1
+		if j := i - (n - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (n - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db:
+			bc.Shape[i] = da
+		case da == 1:
+			bc.Shape[i] = db
+		case db == 1:
+			bc.Shape[i] = da
+		default:
+			return Broadcast{}, fmt.Errorf("kernels: shapes %v and %v do not broadcast", a, b)
+		}
+		if da != 1 || bc.Shape[i] == 1 {
+			bc.StrideA[i] = sa
+		}
+		if db != 1 || bc.Shape[i] == 1 {
+			bc.StrideB[i] = sb
+		}
+		sa *= da
+		sb *= db
+	}
+	return bc, nil
+}
+
+// Size returns the number of output elements.
+func (bc Broadcast) Size() int {
+	n := 1
+	for _, d := range bc.Shape {
+		n *= d
+	}
+	return n
+}
+
+// ConvGeom is the geometry of a 2-D convolution over NCHW images: the
+// im2col matrix of image n has C·KH·KW rows and OH·OW columns, stored
+// row-major, images one after the other.
+type ConvGeom struct {
+	N, C, H, W       int
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	DilH, DilW       int
+}
+
+// Out returns the output height and width.
+func (g ConvGeom) Out() (oh, ow int) {
+	oh = (g.H+2*g.PadH-g.DilH*(g.KH-1)-1)/g.StrideH + 1
+	ow = (g.W+2*g.PadW-g.DilW*(g.KW-1)-1)/g.StrideW + 1
+	return oh, ow
+}
+
+// ColLen returns the number of elements of the im2col matrix of all N
+// images.
+func (g ConvGeom) ColLen() int {
+	oh, ow := g.Out()
+	return g.N * g.C * g.KH * g.KW * oh * ow
+}
+
+// Validate reports whether the geometry is usable.
+func (g ConvGeom) Validate() error {
+	oh, ow := g.Out()
+	if g.N <= 0 || g.C <= 0 || g.H <= 0 || g.W <= 0 || g.KH <= 0 || g.KW <= 0 || g.StrideH <= 0 || g.StrideW <= 0 ||
+		g.DilH <= 0 || g.DilW <= 0 || g.PadH < 0 || g.PadW < 0 || oh <= 0 || ow <= 0 {
+		return fmt.Errorf("kernels: invalid convolution geometry %+v", g)
+	}
+	return nil
+}
+
+// SGDHyper are the hyperparameters of one SGD step with momentum:
+// g' = g + WeightDecay·p; v ← Momentum·v + g'; p ← p − LR·(g' + Momentum·v)
+// with Nesterov, p ← p − LR·v without.
+type SGDHyper struct {
+	LR, Momentum, WeightDecay float64
+	Nesterov                  bool
+}
+
+// AdamHyper are the hyperparameters of one Adam(W) step number Step (1 for
+// the first): g' = g + WeightDecay·p; m ← β₁m + (1−β₁)g'; v ← β₂v + (1−β₂)g'²;
+// p ← (1 − LR·DecoupledWeightDecay)·p − LR/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + Eps).
+type AdamHyper struct {
+	LR, Beta1, Beta2, Eps float64
+	WeightDecay           float64
+	DecoupledWeightDecay  float64
+	Step                  int
+}
+
+// Set is a kernel set over element type T. A Set is not safe for
+// concurrent use; results are written into destinations the caller
+// allocated with Alloc. Unless stated otherwise destinations must not
+// overlap inputs (Unary, Binary with equal shapes, Axpy and the optimizer
+// updates are the in-place exceptions noted below).
+type Set[T Float] interface {
+	// Name identifies the set and its element type, e.g. "cpu/float32".
+	Name() string
+	// Alloc returns a buffer of n elements (contents unspecified).
+	Alloc(n int) (Buffer[T], error)
+	// View returns the elements [off, off+n) of b as a buffer sharing b's memory.
+	View(b Buffer[T], off, n int) (Buffer[T], error)
+	// Free releases a buffer from Alloc (views need no freeing).
+	Free(b Buffer[T]) error
+	// Upload copies host data into dst (len(src) == dst.Len()).
+	Upload(dst Buffer[T], src []T) error
+	// Download copies src into host memory (len(dst) == src.Len()).
+	Download(dst []T, src Buffer[T]) error
+	// Fill sets every element of dst to v.
+	Fill(dst Buffer[T], v T) error
+	// Close releases the set's resources (worker goroutines, contexts).
+	Close() error
+
+	// Gemm computes C ← α·op(A)·op(B) + β·C for row-major contiguous
+	// matrices, op(A) m×k, op(B) k×n, C m×n; op transposes when tA/tB.
+	// With β = 0, C's previous contents are ignored (NaN included).
+	Gemm(tA, tB bool, m, n, k int, alpha T, a, b Buffer[T], beta T, c Buffer[T]) error
+	// BatchedGemm is batch independent Gemms on consecutive matrices of A,
+	// B and C (strides m·k, k·n, m·n).
+	BatchedGemm(batch int, tA, tB bool, m, n, k int, alpha T, a, b Buffer[T], beta T, c Buffer[T]) error
+
+	// Unary computes dst[i] = op(src[i]); dst may be src.
+	Unary(op UnaryOp, dst, src Buffer[T], args UnaryArgs) error
+	// Binary computes dst = op(a, b) elementwise with broadcasting as bc
+	// describes; a nil bc means a, b and dst have the same length (and dst
+	// may then be a or b).
+	Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error
+	// Reduce reduces src, viewed as outer×n×inner, over its middle axis:
+	// dst[o·inner+i] = scale · op_j src[(o·n+j)·inner+i]. Any axis of an N-D
+	// tensor is such a middle axis (outer: product of the dims before it,
+	// inner: after it).
+	Reduce(op ReduceOp, dst, src Buffer[T], outer, n, inner int, scale T) error
+	// Expand is Reduce's adjoint for sums: dst[(o·n+j)·inner+i] = scale·src[o·inner+i].
+	Expand(dst, src Buffer[T], outer, n, inner int, scale T) error
+
+	// Softmax computes the softmax (log-softmax when log) of each row of a
+	// rows×cols matrix.
+	Softmax(dst, src Buffer[T], rows, cols int, log bool) error
+	// SoftmaxCrossEntropy writes into loss (1 element) the mean over rows of
+	// −Σⱼ targets[r,j]·log softmax(logits[r,:])ⱼ.
+	SoftmaxCrossEntropy(loss, logits, targets Buffer[T], rows, cols int) error
+
+	// Im2col unfolds NCHW images into g's column matrices (padding reads 0).
+	Im2col(col, img Buffer[T], g ConvGeom) error
+	// Col2im is Im2col's adjoint: img (overwritten) receives the sum of
+	// every column element at the pixel it was read from.
+	Col2im(img, col Buffer[T], g ConvGeom) error
+
+	// SGDMomentum updates p and its velocity v in place from gradient g.
+	SGDMomentum(p, g, v Buffer[T], h SGDHyper) error
+	// Adam updates p and its moments m, v in place from gradient g.
+	Adam(p, g, m, v Buffer[T], h AdamHyper) error
+
+	// Dot returns Σ a[i]·b[i], accumulated in float64.
+	Dot(a, b Buffer[T]) (float64, error)
+	// Norm returns the Euclidean norm of a, accumulated in float64.
+	Norm(a Buffer[T]) (float64, error)
+	// Axpy computes y ← α·x + y.
+	Axpy(alpha T, x, y Buffer[T]) error
+	// NormalizeRayleigh is one power-iteration update: given v and w = H·v
+	// it returns the Rayleigh quotient λ = v·w / v·v and ‖w‖, and
+	// overwrites v with w/‖w‖ (v is left unchanged when ‖w‖ = 0).
+	NormalizeRayleigh(v, w Buffer[T]) (lambda, norm float64, err error)
+	// Orthogonalize removes from v its components along the orthonormal
+	// vectors basis (modified Gram–Schmidt applied twice, as Lanczos
+	// re-orthogonalisation needs) and returns the norm of the result.
+	Orthogonalize(v Buffer[T], basis []Buffer[T]) (float64, error)
+}
+
+// checkLen is a helper for implementations: every buffer must hold at least
+// the given number of elements.
+func checkLen[T Float](what string, b Buffer[T], n int) error {
+	if b == nil {
+		return fmt.Errorf("kernels: %s: nil buffer", what)
+	}
+	if b.Len() < n {
+		return fmt.Errorf("kernels: %s: buffer of %d elements, need %d", what, b.Len(), n)
+	}
+	return nil
+}
+
+// CheckLen is checkLen for implementations outside this package.
+func CheckLen[T Float](what string, b Buffer[T], n int) error { return checkLen[T](what, b, n) }
