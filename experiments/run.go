@@ -218,8 +218,12 @@ func PrintVerdict(w io.Writer, s *Summary) {
 	tw.Flush()
 }
 
-// makePlots draws one PNG per logged metric into dir/plots.
+// makePlots draws one PNG per logged metric into dir/plots, losses on a
+// log scale.
 func makePlots(dir string) error {
-	_, err := plot.MetricPlots(filepath.Join(dir, "metrics.jsonl"), filepath.Join(dir, "plots"), nil)
+	_, err := plot.MetricPlots(filepath.Join(dir, "metrics.jsonl"), filepath.Join(dir, "plots"), func(key string) plot.Options {
+		// Losses span orders of magnitude.
+		return plot.Options{LogY: strings.Contains(key, "loss")}
+	})
 	return err
 }
