@@ -1,26 +1,87 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"log"
 	"math"
 
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
 )
+
+// Backend selects how a Program executes.
+type Backend int
+
+const (
+	// Auto compiles to kernel calls and falls back to the TapeMachine when
+	// the graph uses an op the compiler does not support.
+	Auto Backend = iota
+	// Native compiles to kernel calls and fails on unsupported ops.
+	Native
+	// Tape runs on gorgonia's TapeMachine (for comparison and debugging).
+	Tape
+)
+
+func (b Backend) String() string {
+	switch b {
+	case Auto:
+		return "auto"
+	case Native:
+		return "native"
+	case Tape:
+		return "tape"
+	}
+	return fmt.Sprintf("Backend(%d)", int(b))
+}
+
+// Options configure Compile.
+type Options struct {
+	Backend Backend
+	// Workers is the number of goroutines of the CPU kernel set (0: all
+	// cores).
+	Workers int
+	// Set32 and Set64 supply the kernel sets for float32 and float64
+	// graphs; nil means a new CPU set owned (and closed) by the program.
+	// A supplied set is not closed by Program.Close.
+	Set32 kernels.Set[float32]
+	Set64 kernels.Set[float64]
+	// Logf reports a fallback to the TapeMachine, once per Compile; nil
+	// means log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// runner is one way of executing a compiled graph.
+type runner interface {
+	run() error
+	output(i int) gorgonia.Value
+	close() error
+}
 
 // Program is a compiled graph with a fixed list of outputs.
 type Program struct {
-	vm      gorgonia.VM
-	outputs []*gorgonia.Node
-	vals    []gorgonia.Value
+	r        runner
+	outputs  []*gorgonia.Node
+	backend  string
+	fallback string
 }
 
 // Compile prepares g for execution and arranges for the given output nodes
-// to be readable after every Run. All outputs must belong to g. Compile must
-// be called after the whole graph (including gradient nodes) is built.
+// to be readable after every Run, with the default Options: kernel calls
+// over preallocated buffers when the compiler supports every op, the
+// TapeMachine otherwise. All outputs must belong to g. Compile must be
+// called after the whole graph (including gradient nodes) is built.
 func Compile(g *gorgonia.ExprGraph, outputs ...*gorgonia.Node) (*Program, error) {
-	p := &Program{outputs: outputs, vals: make([]gorgonia.Value, len(outputs))}
-	reads := make(gorgonia.Nodes, len(outputs))
+	return CompileWith(g, Options{}, outputs...)
+}
+
+// CompileWith is Compile with options.
+func CompileWith(g *gorgonia.ExprGraph, o Options, outputs ...*gorgonia.Node) (*Program, error) {
+	if len(outputs) == 0 {
+		return nil, fmt.Errorf("engine: no outputs")
+	}
 	for i, n := range outputs {
 		if n == nil {
 			return nil, fmt.Errorf("engine: output %d is nil", i)
@@ -28,29 +89,88 @@ func Compile(g *gorgonia.ExprGraph, outputs ...*gorgonia.Node) (*Program, error)
 		if n.Graph() != g {
 			return nil, fmt.Errorf("engine: output %d (%s) belongs to another graph", i, n.Name())
 		}
-		reads[i] = gorgonia.Read(n, &p.vals[i])
 	}
-	// Only the part of the graph that reaches the outputs is compiled:
-	// symbolic differentiation also creates nodes nothing needs.
-	p.vm = gorgonia.NewTapeMachine(g.SubgraphRoots(reads...))
+	p := &Program{outputs: outputs}
+	if o.Backend != Tape {
+		r, name, err := compileFor(g, o, outputs)
+		if err == nil {
+			p.r, p.backend = r, name
+			return p, nil
+		}
+		var u *unsupportedError
+		if o.Backend == Native || !errors.As(err, &u) {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		p.fallback = err.Error()
+		logf := o.Logf
+		if logf == nil {
+			logf = log.Printf
+		}
+		logf("engine: running the graph on gorgonia's TapeMachine: %s", p.fallback)
+	}
+	p.r, p.backend = newTape(g, outputs), "tape"
 	return p, nil
 }
 
+func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (runner, string, error) {
+	switch dt := outputs[0].Dtype(); dt {
+	case gt.Float32:
+		set, own := o.Set32, false
+		if set == nil {
+			set, own = kernels.NewCPU[float32](kernels.CPUOptions{Workers: o.Workers}), true
+		}
+		nat, err := compileNative(g, set, outputs)
+		if err != nil {
+			if own {
+				_ = set.Close()
+			}
+			return nil, "", err
+		}
+		nat.ownSet = own
+		return nat, set.Name(), nil
+	case gt.Float64:
+		set, own := o.Set64, false
+		if set == nil {
+			set, own = kernels.NewCPU[float64](kernels.CPUOptions{Workers: o.Workers}), true
+		}
+		nat, err := compileNative(g, set, outputs)
+		if err != nil {
+			if own {
+				_ = set.Close()
+			}
+			return nil, "", err
+		}
+		nat.ownSet = own
+		return nat, set.Name(), nil
+	default:
+		return nil, "", &unsupportedError{ops: []string{fmt.Sprintf("output dtype %v", dt)}}
+	}
+}
+
+// Backend names what runs the program: a kernel set ("cpu/float32", …) or
+// "tape".
+func (p *Program) Backend() string { return p.backend }
+
+// Fallback is why the program runs on the TapeMachine although the
+// compiler was asked first ("" when it did not fall back).
+func (p *Program) Fallback() string { return p.fallback }
+
 // Run executes the program once. Output values are valid until the next Run.
 func (p *Program) Run() error {
-	defer p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
+	if err := p.r.run(); err != nil {
 		return fmt.Errorf("engine: run: %w", err)
 	}
 	return nil
 }
 
 // Output returns output i's value after the last Run.
-func (p *Program) Output(i int) gorgonia.Value { return p.vals[i] }
+func (p *Program) Output(i int) gorgonia.Value { return p.r.output(i) }
 
-// Dense returns output i as a dense tensor. Scalars come back as 0-d tensors.
+// Dense returns output i as a dense tensor. Scalars come back as 0-d tensors
+// from compiled programs and may come back as gorgonia scalars (an error
+// here) from the TapeMachine.
 func (p *Program) Dense(i int) (*gt.Dense, error) {
-	switch v := p.vals[i].(type) {
+	switch v := p.r.output(i).(type) {
 	case *gt.Dense:
 		return v, nil
 	case nil:
@@ -62,26 +182,66 @@ func (p *Program) Dense(i int) (*gt.Dense, error) {
 
 // Scalar returns output i as a float64; the output must hold one element.
 func (p *Program) Scalar(i int) (float64, error) {
-	v := p.vals[i]
+	if nat, ok := p.r.(interface{ scalar(int) (float64, bool) }); ok {
+		if x, ok := nat.scalar(i); ok {
+			return x, nil
+		}
+	}
+	v := p.r.output(i)
 	if v == nil {
 		return math.NaN(), fmt.Errorf("engine: output %d (%s) has no value; was Run called?", i, p.outputs[i].Name())
 	}
-	switch d := v.Data().(type) {
-	case float64:
-		return d, nil
-	case float32:
-		return float64(d), nil
-	case []float64:
-		if len(d) == 1 {
-			return d[0], nil
-		}
-	case []float32:
-		if len(d) == 1 {
-			return float64(d[0]), nil
+	switch v := v.(type) {
+	case *gorgonia.F64:
+		return float64(*v), nil
+	case *gorgonia.F32:
+		return float64(*v), nil
+	case *gt.Dense:
+		switch d := v.Data().(type) {
+		case float64:
+			return d, nil
+		case float32:
+			return float64(d), nil
+		case []float64:
+			if len(d) == 1 {
+				return d[0], nil
+			}
+		case []float32:
+			if len(d) == 1 {
+				return float64(d[0]), nil
+			}
 		}
 	}
 	return math.NaN(), fmt.Errorf("engine: output %d (%s) is not a scalar (shape %v)", i, p.outputs[i].Name(), v.Shape())
 }
 
-// Close releases the machine.
-func (p *Program) Close() error { return p.vm.Close() }
+// Close releases the machine or the buffers and kernel set.
+func (p *Program) Close() error { return p.r.close() }
+
+// tape runs the graph on gorgonia's TapeMachine; outputs are read through
+// gorgonia.Read nodes, since the values of intermediate nodes are not
+// reliable after a run (registers are reused).
+type tape struct {
+	vm   gorgonia.VM
+	vals []gorgonia.Value
+}
+
+func newTape(g *gorgonia.ExprGraph, outputs []*gorgonia.Node) *tape {
+	t := &tape{vals: make([]gorgonia.Value, len(outputs))}
+	reads := make(gorgonia.Nodes, len(outputs))
+	for i, n := range outputs {
+		reads[i] = gorgonia.Read(n, &t.vals[i])
+	}
+	// Only the part of the graph that reaches the outputs is compiled:
+	// symbolic differentiation also creates nodes nothing needs.
+	t.vm = gorgonia.NewTapeMachine(g.SubgraphRoots(reads...))
+	return t
+}
+
+func (t *tape) run() error {
+	defer t.vm.Reset()
+	return t.vm.RunAll()
+}
+
+func (t *tape) output(i int) gorgonia.Value { return t.vals[i] }
+func (t *tape) close() error                { return t.vm.Close() }

@@ -1,0 +1,522 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"unsafe"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
+)
+
+// The ops the compiler turns into kernel calls. Gorgonia's op types are
+// unexported, so built-ins are recognised by their Go type name together
+// with their String form; gradlab's own ops (package ops) and autodiff's
+// copying reshape by their package and String form. Every entry is covered
+// by TestSupportedOps.
+var (
+	// builtinTypes are the gorgonia op types the compiler handles.
+	builtinTypes = []string{
+		"gorgonia.constantScalar", "gorgonia.constantTensor", "gorgonia.sizeOp",
+		"gorgonia.reshapeOp", "gorgonia.repeatOp", "gorgonia.sumOp", "gorgonia.maxOp",
+		"gorgonia.elemBinOp", "gorgonia.elemUnaryOp", "gorgonia.linAlgBinOp",
+	}
+	// builtinUnary maps gorgonia's unary op names to kernels.
+	builtinUnary = map[string]kernels.UnaryOp{
+		"abs": kernels.Abs, "sign": kernels.Sign, "exp": kernels.Exp, "ln": kernels.Log, "neg": kernels.Neg,
+		"square": kernels.Square, "sqrt": kernels.Sqrt, "inv": kernels.Inverse, "cube": kernels.Cube,
+		"tanh": kernels.Tanh, "sigmoid": kernels.Sigmoid,
+	}
+	// builtinBinary maps gorgonia's binary operator symbols to kernels
+	// (comparisons only in their same-type form, which gives 1 or 0).
+	builtinBinary = map[string]kernels.BinaryOp{
+		"+": kernels.Add, "-": kernels.Sub, "⊙": kernels.Mul, "÷": kernels.Div, "^": kernels.PowOp,
+		"<": kernels.Less, ">": kernels.Greater, "<=": kernels.LessEq, ">=": kernels.GreaterEq,
+		"==": kernels.Equal, "!=": kernels.NotEqual,
+	}
+	// nativeOps are the ops of package ops that run as kernels; every
+	// other op of that package runs through its own Do method on the host
+	// (allocating its result), copied into the planned buffer.
+	nativeOps = []string{"SumAxis", "ExpandAxis", "SumAll", "Fill", "ReLU", "ReLUSlope", "Pow", "Softmax",
+		"LogSoftmax", "SoftmaxCrossEntropy", "Sigmoid", "Reshape", "Conv2d", "Conv2dBackData", "Conv2dBackFilter"}
+)
+
+const (
+	opsPkg      = "github.com/gradlab/gradlab/ops"
+	autodiffPkg = "github.com/gradlab/gradlab/autodiff"
+)
+
+// SupportedOps lists what the compiler runs natively: gorgonia's op types
+// (with the unary and binary operators it accepts) and gradlab's ops.
+// Anything else makes Compile fall back to gorgonia's TapeMachine.
+func SupportedOps() []string {
+	var out []string
+	out = append(out, builtinTypes...)
+	for k := range builtinUnary {
+		out = append(out, "gorgonia.elemUnaryOp "+k)
+	}
+	for k := range builtinBinary {
+		out = append(out, "gorgonia.elemBinOp "+k)
+	}
+	for _, k := range nativeOps {
+		out = append(out, "ops."+k)
+	}
+	out = append(out, "autodiff.CopyReshape", "ops.* (other ops of package ops, through their Do method, CPU only)")
+	sort.Strings(out)
+	return out
+}
+
+// opType returns an op's package path and type name (pointer receivers
+// dereferenced).
+func opType(op gorgonia.Op) (pkg, name string) {
+	if op == nil {
+		return "", ""
+	}
+	t := reflect.TypeOf(op)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath(), t.Name()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+// classify decides how a node runs: it sets p.kind and p.build (or
+// p.constVal), or reports the node's op as unsupported.
+func classify[T kernels.Float](p *nodePlan[T], plans []*nodePlan[T], onHost bool) error {
+	op := p.n.Op()
+	if op == nil {
+		p.kind = kindInput
+		return nil
+	}
+	s := op.String()
+	pkg, name := opType(op)
+	in := func(k int) []int { return plans[p.children[k]].shape }
+	switch pkg {
+	case "gorgonia.org/gorgonia":
+		if !contains(builtinTypes, "gorgonia."+name) {
+			return fmt.Errorf("gorgonia.%s %q", name, s)
+		}
+		return classifyBuiltin(p, name, s, in)
+	case opsPkg:
+		return classifyOps(p, op, s, in, onHost)
+	case autodiffPkg:
+		if strings.HasPrefix(s, "CopyReshape") && len(p.children) == 1 {
+			p.kind = kindAlias
+			return nil
+		}
+	}
+	return fmt.Errorf("%s.%s %q", pkg, name, s)
+}
+
+func classifyBuiltin[T kernels.Float](p *nodePlan[T], name, s string, in func(int) []int) error {
+	nch := len(p.children)
+	switch name {
+	case "constantScalar", "constantTensor":
+		d, err := valueData[T](p.n.Value(), p.size)
+		if err != nil {
+			return fmt.Errorf("constant %q: %w", s, err)
+		}
+		p.kind, p.constVal = kindConst, append([]T(nil), d...)
+		return nil
+	case "sizeOp":
+		var v int
+		if _, err := fmt.Sscanf(s, "SizeOf=%d", &v); err != nil {
+			var axis int
+			if _, err := fmt.Sscanf(s, "SizeOf(%d)", &axis); err != nil || nch != 1 || axis >= len(in(0)) {
+				return fmt.Errorf("size op %q", s)
+			}
+			v = in(0)[axis]
+		}
+		p.kind, p.constVal = kindConst, []T{T(v)}
+		return nil
+	case "reshapeOp":
+		if nch != 1 {
+			return fmt.Errorf("reshape %q with %d inputs", s, nch)
+		}
+		p.kind = kindAlias
+		return nil
+	case "repeatOp":
+		// Repetition of size-1 axes (how gorgonia broadcasts): a strided
+		// copy, run as an addition of zero.
+		if nch < 1 {
+			return fmt.Errorf("repeat %q without input", s)
+		}
+		src, dst := in(0), p.shape
+		if len(src) > len(dst) {
+			return fmt.Errorf("repeat %q of %v into %v", s, src, dst)
+		}
+		bc := kernels.Broadcast{Shape: dst, StrideA: make([]int, len(dst)), StrideB: make([]int, len(dst))}
+		stride := 1
+		for ax := len(dst) - 1; ax >= 0; ax-- {
+			d := 1
+			if j := ax - (len(dst) - len(src)); j >= 0 {
+				d = src[j]
+			}
+			switch {
+			case d == dst[ax]:
+				bc.StrideA[ax] = stride
+			case d == 1:
+			default:
+				return fmt.Errorf("repeat %q of %v into %v (only size-1 axes)", s, src, dst)
+			}
+			stride *= d
+		}
+		p.kind = kindNew
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return repeatStep(set, in[0], out, bc)
+		}
+		return nil
+	case "sumOp", "maxOp":
+		var axes []int
+		var err error
+		if name == "sumOp" {
+			axes, err = parseInts(strings.TrimPrefix(s, "Σ"))
+		} else {
+			axes, err = parseInts(strings.TrimPrefix(s, "MaxAlong"))
+		}
+		if err != nil || nch != 1 {
+			return fmt.Errorf("reduction %q", s)
+		}
+		outer, n, inner, err := axesSplit(in(0), axes)
+		if err != nil {
+			return fmt.Errorf("reduction %q: %w", s, err)
+		}
+		rop := kernels.ReduceSum
+		if name == "maxOp" {
+			rop = kernels.ReduceMax
+		}
+		p.kind = kindNew
+		p.build = reduceBuilder[T](rop, outer, n, inner, 1)
+		return nil
+	case "elemUnaryOp":
+		u, ok := builtinUnary[s]
+		if !ok || nch != 1 {
+			return fmt.Errorf("gorgonia.elemUnaryOp %q", s)
+		}
+		p.kind = kindNew
+		p.build = unaryBuilder[T](u, kernels.UnaryArgs{})
+		return nil
+	case "elemBinOp":
+		f := strings.Fields(s)
+		if len(f) != 2 || nch != 2 {
+			return fmt.Errorf("gorgonia.elemBinOp %q", s)
+		}
+		b, ok := builtinBinary[f[0]]
+		if !ok {
+			return fmt.Errorf("gorgonia.elemBinOp %q", s)
+		}
+		return binaryPlan(p, b, in(0), in(1))
+	case "linAlgBinOp":
+		return classifyLinAlg(p, s, in)
+	}
+	return fmt.Errorf("gorgonia.%s %q", name, s)
+}
+
+// binaryPlan plans an elementwise binary op with broadcasting.
+func binaryPlan[T kernels.Float](p *nodePlan[T], b kernels.BinaryOp, sa, sb []int) error {
+	p.kind = kindNew
+	if prod(sa) == p.size && prod(sb) == p.size {
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return func() error { return set.Binary(b, out, in[0], in[1], nil) }, nil
+		}
+		return nil
+	}
+	bc, err := kernels.NewBroadcast(sa, sb)
+	if err != nil {
+		return err
+	}
+	if bc.Size() != p.size {
+		return fmt.Errorf("broadcast of %v and %v has %d elements, node has %d", sa, sb, bc.Size(), p.size)
+	}
+	p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		return func() error { return set.Binary(b, out, in[0], in[1], &bc) }, nil
+	}
+	return nil
+}
+
+// axesSplit views a reduction over the given (contiguous) axes of shape as
+// outer×n×inner.
+func axesSplit(shape, axes []int) (outer, n, inner int, err error) {
+	if len(axes) == 0 {
+		return 0, 0, 0, fmt.Errorf("no axes")
+	}
+	a := append([]int(nil), axes...)
+	sort.Ints(a)
+	for i := range a {
+		if a[i] < 0 || a[i] >= len(shape) || (i > 0 && a[i] != a[i-1]+1) {
+			return 0, 0, 0, fmt.Errorf("axes %v of shape %v are not contiguous", axes, shape)
+		}
+	}
+	return prod(shape[:a[0]]), prod(shape[a[0] : a[len(a)-1]+1]), prod(shape[a[len(a)-1]+1:]), nil
+}
+
+func classifyLinAlg[T kernels.Float](p *nodePlan[T], s string, in func(int) []int) error {
+	if len(p.children) != 2 {
+		return fmt.Errorf("linear algebra op %q with %d inputs", s, len(p.children))
+	}
+	a, b := in(0), in(1)
+	tA := strings.HasPrefix(s, "Aᵀ") || strings.HasPrefix(s, "aᵀ")
+	tB := strings.HasSuffix(s, "Bᵀ") || strings.HasSuffix(s, "bᵀ")
+	var m, n, k, batch int
+	switch {
+	case strings.Contains(s, "×××"): // batched matrix product
+		if len(a) != 3 || len(b) != 3 || a[0] != b[0] {
+			return fmt.Errorf("batched product %q of %v and %v", s, a, b)
+		}
+		batch = a[0]
+		m, k = a[1], a[2]
+		if tA {
+			m, k = k, m
+		}
+		n = b[2]
+		if tB {
+			n = b[1]
+		}
+	case strings.HasPrefix(s, "A") && strings.HasSuffix(strings.TrimSuffix(s, "ᵀ"), "B"): // matrix × matrix
+		if len(a) != 2 || len(b) != 2 {
+			return fmt.Errorf("matrix product %q of %v and %v", s, a, b)
+		}
+		m, k = a[0], a[1]
+		if tA {
+			m, k = k, m
+		}
+		n = b[1]
+		if tB {
+			n = b[0]
+		}
+	case strings.HasPrefix(s, "A"): // matrix × vector
+		if len(a) != 2 || len(b) != 1 || tB {
+			return fmt.Errorf("matrix-vector product %q of %v and %v", s, a, b)
+		}
+		m, k, n = a[0], a[1], 1
+		if tA {
+			m, k = k, m
+		}
+	case strings.Contains(s, "⋅"): // vector · vector
+		if len(a) != 1 || len(b) != 1 {
+			return fmt.Errorf("dot product %q of %v and %v", s, a, b)
+		}
+		m, n, k, tA, tB = 1, 1, a[0], false, false
+	case strings.Contains(s, "⊗"): // outer product
+		if len(a) != 1 || len(b) != 1 {
+			return fmt.Errorf("outer product %q of %v and %v", s, a, b)
+		}
+		m, n, k, tA, tB = a[0], b[0], 1, false, false
+	default:
+		return fmt.Errorf("linear algebra op %q", s)
+	}
+	if max(batch, 1)*m*n != p.size {
+		return fmt.Errorf("product %q of %v and %v gives %d elements, node %v", s, a, b, max(batch, 1)*m*n, p.shape)
+	}
+	p.kind = kindNew
+	p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		if batch > 0 {
+			return func() error { return set.BatchedGemm(batch, tA, tB, m, n, k, 1, in[0], in[1], 0, out) }, nil
+		}
+		return func() error { return set.Gemm(tA, tB, m, n, k, 1, in[0], in[1], 0, out) }, nil
+	}
+	return nil
+}
+
+func unaryBuilder[T kernels.Float](u kernels.UnaryOp, args kernels.UnaryArgs) builder[T] {
+	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		return func() error { return set.Unary(u, out, in[0], args) }, nil
+	}
+}
+
+func reduceBuilder[T kernels.Float](op kernels.ReduceOp, outer, n, inner int, scale float64) builder[T] {
+	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		return func() error { return set.Reduce(op, out, in[0], outer, n, inner, T(scale)) }, nil
+	}
+}
+
+func repeatStep[T kernels.Float](set kernels.Set[T], src, out kernels.Buffer[T], bc kernels.Broadcast) (step, error) {
+	zero, err := set.Alloc(1)
+	if err != nil {
+		return nil, err
+	}
+	if err := set.Fill(zero, 0); err != nil {
+		return nil, err
+	}
+	return func() error { return set.Binary(kernels.Add, out, src, zero, &bc) }, nil
+}
+
+// classifyOps handles the ops of package ops.
+func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in func(int) []int, onHost bool) error {
+	name, _, _ := strings.Cut(s, "{")
+	nch := len(p.children)
+	var err error
+	num := func(key string) float64 {
+		if err != nil {
+			return 0
+		}
+		var v float64
+		v, err = opFloat(s, key)
+		return v
+	}
+	p.kind = kindNew
+	switch {
+	case name == "SumAxis" && nch == 1:
+		axis, scale := int(num("axis")), num("scale")
+		if err == nil {
+			var outer, n, inner int
+			if outer, n, inner, err = axesSplit(in(0), []int{axis}); err == nil {
+				p.build = reduceBuilder[T](kernels.ReduceSum, outer, n, inner, scale)
+				return nil
+			}
+		}
+	case name == "ExpandAxis" && nch == 1:
+		axis, scale := int(num("axis")), num("scale")
+		if err == nil {
+			var outer, n, inner int
+			if outer, n, inner, err = axesSplit(p.shape, []int{axis}); err == nil {
+				p.build = expandBuilder[T](outer, n, inner, scale)
+				return nil
+			}
+		}
+	case name == "SumAll" && nch == 1:
+		if scale := num("scale"); err == nil {
+			p.build = reduceBuilder[T](kernels.ReduceSum, 1, prod(in(0)), 1, scale)
+			return nil
+		}
+	case name == "Fill" && nch == 1:
+		if scale := num("scale"); err == nil {
+			p.build = expandBuilder[T](1, p.size, 1, scale)
+			return nil
+		}
+	case (name == "ReLU" || name == "ReLUSlope") && nch == 1:
+		if leak := num("leak"); err == nil {
+			u := kernels.ReLU
+			if name == "ReLUSlope" {
+				u = kernels.ReLUSlope
+			}
+			p.build = unaryBuilder[T](u, kernels.UnaryArgs{A: leak})
+			return nil
+		}
+	case name == "Pow" && nch == 1:
+		scale, pw, shift := num("scale"), num("p"), num("shift")
+		if err == nil {
+			p.build = unaryBuilder[T](kernels.Pow, kernels.UnaryArgs{A: scale, B: pw, C: shift})
+			return nil
+		}
+	case name == "Sigmoid" && nch == 1:
+		p.build = unaryBuilder[T](kernels.Sigmoid, kernels.UnaryArgs{})
+		return nil
+	case name == "Reshape" && nch == 1:
+		p.kind = kindAlias
+		return nil
+	case (name == "Softmax" || name == "LogSoftmax") && nch == 1 && len(in(0)) > 0:
+		sh := in(0)
+		cols := sh[len(sh)-1]
+		rows, log := prod(sh)/max(cols, 1), name == "LogSoftmax"
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return func() error { return set.Softmax(out, in[0], rows, cols, log) }, nil
+		}
+		return nil
+	case name == "SoftmaxCrossEntropy" && nch == 2 && len(in(0)) > 0:
+		sh := in(0)
+		cols := sh[len(sh)-1]
+		rows := prod(sh) / max(cols, 1)
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return func() error { return set.SoftmaxCrossEntropy(out, in[0], in[1], rows, cols) }, nil
+		}
+		return nil
+	case strings.HasPrefix(name, "Conv2d") && nch == 2:
+		if b, cerr := convBuilder[T](name, s, in(0), in(1), p.shape); cerr == nil {
+			p.build = b
+			return nil
+		} else if !onHost {
+			return cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !onHost {
+		return fmt.Errorf("ops %q (runs only on the host)", s)
+	}
+	shapes := make([][]int, nch)
+	for k := range shapes {
+		shapes[k] = in(k)
+	}
+	p.build = hostDoBuilder[T](op, shapes, p.size)
+	return nil
+}
+
+func expandBuilder[T kernels.Float](outer, n, inner int, scale float64) builder[T] {
+	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		return func() error { return set.Expand(out, in[0], outer, n, inner, T(scale)) }, nil
+	}
+}
+
+// hostDoBuilder runs an op through its own Do method on host buffers: the
+// op allocates its result, which is copied into the planned buffer.
+func hostDoBuilder[T kernels.Float](op gorgonia.Op, shapes [][]int, size int) builder[T] {
+	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		hosts := make([]*kernels.Host[T], len(in))
+		for k, b := range in {
+			h, ok := b.(*kernels.Host[T])
+			if !ok {
+				return nil, fmt.Errorf("%v needs host buffers", op)
+			}
+			hosts[k] = h
+		}
+		od, ok := out.(*kernels.Host[T])
+		if !ok {
+			return nil, fmt.Errorf("%v needs host buffers", op)
+		}
+		vals := make([]gorgonia.Value, len(in))
+		ptrs := make([]*T, len(in))
+		wrap := func(k int) {
+			d := hosts[k].Data[:prod(shapes[k])]
+			vals[k] = gt.New(gt.WithShape(shapes[k]...), gt.WithBacking(d))
+			ptrs[k] = unsafe.SliceData(d)
+		}
+		for k := range in {
+			wrap(k)
+		}
+		return func() error {
+			for k := range in {
+				if unsafe.SliceData(hosts[k].Data) != ptrs[k] {
+					wrap(k) // an input tensor was replaced
+				}
+			}
+			v, err := op.Do(vals...)
+			if err != nil {
+				return err
+			}
+			switch d := v.Data().(type) {
+			case []T:
+				if len(d) < size {
+					return fmt.Errorf("result of %d elements, want %d", len(d), size)
+				}
+				copy(od.Data[:size], d)
+			case T:
+				od.Data[0] = d
+			default:
+				return fmt.Errorf("result of type %T", d)
+			}
+			return nil
+		}, nil
+	}
+}
