@@ -85,7 +85,9 @@ func Builtin() *Registry {
 	r, err := NewRegistry(
 		MNISTMLP(),
 		Mirror(),
+		ZooResNet(),
 		Margin(),
+		NormSharp(),
 	)
 	if err != nil {
 		panic(err) // the built-in list is fixed at compile time

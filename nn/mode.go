@@ -278,55 +278,71 @@ func (b *builder) ln(name string, d int) {
 }
 
 // batchNorm applies the batch norm layer name to x ([N,C] or [N,C,H,W]) in
-// the model's mode; in training mode it records the batch statistics.
+// the model's mode: y = (x − μ)·γ/√(σ² + ε) + β per channel, with the batch
+// mean and biased variance in training mode (recorded for
+// UpdateRunningStats) and the running statistics in evaluation mode.
 func (c *core) batchNorm(b *Binding, name string, x *gorgonia.Node) (*gorgonia.Node, error) {
 	gamma, beta := b.Node(name+".gamma"), b.Node(name+".beta")
 	ch := gamma.Shape()[0]
-	if c.mode == Training {
-		bn := ops.NewBatchNorm(ch)
-		bn.Eps = BNEps
-		y, st, err := bn.Train(x, gamma, beta)
-		if err != nil {
-			return nil, fmt.Errorf("nn: %s: %w", name, err)
-		}
-		c.rec.add(x.Graph(), bnRecord{name: name, mean: st.Mean, variance: st.Var, count: st.Count})
-		return y, nil
-	}
 	axes := []int{0}
 	if x.Dims() == 4 {
 		axes = []int{0, 2, 3}
 	} else if x.Dims() != 2 {
 		return nil, fmt.Errorf("nn: %s: input shape %v is not [N,C] or [N,C,H,W]", name, x.Shape())
 	}
+	if x.Shape()[1] != ch {
+		return nil, fmt.Errorf("nn: %s: input shape %v, want %d channels", name, x.Shape(), ch)
+	}
 	shape := x.Shape().Clone()
-	me, err := ops.ExpandAs(b.Node(name+".running_mean"), shape, axes...)
-	if err != nil {
-		return nil, fmt.Errorf("nn: %s: %w", name, err)
+	wrap := func(err error) error { return fmt.Errorf("nn: %s: %w", name, err) }
+	var mean, variance, xc *gorgonia.Node
+	var err error
+	if c.mode == Training {
+		if mean, err = ops.Mean(x, axes...); err != nil {
+			return nil, wrap(err)
+		}
+	} else {
+		mean = b.Node(name + ".running_mean")
 	}
-	inv, err := ops.Pow(b.Node(name+".running_var"), -0.5, BNEps)
+	me, err := ops.ExpandAs(mean, shape, axes...)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err)
 	}
-	// Fold the scale into the inverse deviation: y = (x − μ)·(γ/σ) + β.
+	if xc, err = gorgonia.Sub(x, me); err != nil {
+		return nil, wrap(err)
+	}
+	if c.mode == Training {
+		sq, err := gorgonia.HadamardProd(xc, xc)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if variance, err = ops.Mean(sq, axes...); err != nil {
+			return nil, wrap(err)
+		}
+		c.rec.add(x.Graph(), bnRecord{name: name, mean: mean, variance: variance, count: shape.TotalSize() / ch})
+	} else {
+		variance = b.Node(name + ".running_var")
+	}
+	inv, err := ops.Pow(variance, -0.5, BNEps)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	// Fold the scale into the per-channel factor: y = (x − μ)·(γ/σ) + β.
 	sc, err := gorgonia.HadamardProd(inv, gamma)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err)
 	}
 	se, err := ops.ExpandAs(sc, shape, axes...)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err)
 	}
 	be, err := ops.ExpandAs(beta, shape, axes...)
 	if err != nil {
-		return nil, err
-	}
-	xc, err := gorgonia.Sub(x, me)
-	if err != nil {
-		return nil, err
+		return nil, wrap(err)
 	}
 	y, err := gorgonia.HadamardProd(xc, se)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err)
 	}
 	return gorgonia.Add(y, be)
 }

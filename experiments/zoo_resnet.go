@@ -1,0 +1,123 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/tensor"
+	"github.com/gradlab/gradlab/train"
+)
+
+// ZooResNet trains a batch-norm ResNet (ResNet-20 by default) on
+// Fashion-MNIST and checks its test accuracy; it also reports the wall time
+// per epoch.
+func ZooResNet() *Experiment {
+	params := []config.Param{
+		{Key: "data.dir", Default: "", Help: "folder with the Fashion-MNIST IDX files (default: " + data.FashionMNISTDir + ")"},
+		{Key: "data.train_size", Default: 0, Help: "use the first N training images (0 = all 60,000)"},
+		{Key: "model.widths", Default: []int{16, 32, 64}, Help: "channels of the ResNet stages"},
+		{Key: "model.blocks", Default: []int{3, 3, 3}, Help: "basic blocks per stage ([3,3,3] = ResNet-20)"},
+		{Key: "model.activation", Default: "relu", Help: "relu, gelu, tanh or leaky_relu:<alpha>"},
+		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
+		{Key: "train.epochs", Default: 4, Help: "training epochs"},
+		{Key: "train.batch_size", Default: 128, Help: "minibatch size"},
+		{Key: "train.log_every", Default: 50, Help: "steps between metric records"},
+		{Key: "train.eval_every", Default: 0, Help: "steps between test evaluations (0 = every epoch)"},
+		{Key: "check.min_test_acc", Default: 0.90, Help: "verdict: minimum final test accuracy"},
+	}
+	params = append(params, optimParams("adam", 2e-3, "cosine")...)
+	return &Experiment{
+		Name:        "zoo-resnet-fmnist",
+		Description: "batch-norm ResNet-20 on Fashion-MNIST; verdict on test accuracy, reports time per epoch",
+		Params:      params,
+		Presets: map[string]map[string]any{
+			"small": {},
+			"full":  {"train.epochs": 15},
+		},
+		FullRuntime: "ResNet-20: see time per epoch in summary.json (tens of minutes per epoch on a loaded 2-core CPU)",
+		Run:         runZooResNet,
+	}
+}
+
+func runZooResNet(ctx context.Context, env *Env) (*Outcome, error) {
+	cfg := env.Config
+	trainSet, err := data.LoadFashionMNIST("train", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	testSet, err := data.LoadFashionMNIST("test", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	if n := cfg.Int("data.train_size"); n > 0 {
+		if n > trainSet.Len() {
+			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
+		}
+		trainSet = trainSet.Head(n)
+	}
+	mean, std := trainSet.MeanStd()
+	if err := trainSet.Normalize(mean, std); err != nil {
+		return nil, err
+	}
+	if err := testSet.Normalize(mean, std); err != nil {
+		return nil, err
+	}
+	dt, err := parseDtype(cfg.String("model.dtype"))
+	if err != nil {
+		return nil, err
+	}
+	act, err := nn.ParseActivation(cfg.String("model.activation"))
+	if err != nil {
+		return nil, err
+	}
+	rc := nn.ResNetConfig{InChannels: trainSet.Channels(), Classes: trainSet.Classes,
+		Widths: cfg.Ints("model.widths"), Blocks: cfg.Ints("model.blocks"), Act: act}
+	model, err := nn.NewResNet(tensor.NewRNG(env.Seed, 0), dt, rc)
+	if err != nil {
+		return nil, err
+	}
+	epochs, batch := cfg.Int("train.epochs"), cfg.Int("train.batch_size")
+	if batch <= 0 || batch > trainSet.Len() {
+		return nil, fmt.Errorf("train.batch_size %d: want 1..%d", batch, trainSet.Len())
+	}
+	total := epochs * (trainSet.Len() / batch)
+	opt, sched, err := newOptimizer(cfg, total)
+	if err != nil {
+		return nil, err
+	}
+	env.Logf("model: ResNet widths %v blocks %v (%d trainable parameters, %s), %d steps",
+		rc.Widths, rc.Blocks, model.Params().Trainable().Count(), dt, total)
+	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
+		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy,
+		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
+		Dir: env.Dir, Resume: env.Resume, LR: sched,
+		Progress: env.Out, Bar: false,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	perEpoch := res.Wall.Seconds() / math.Max(1, float64(res.Epochs))
+	return &Outcome{
+		Checks: []Check{AtLeast("test_accuracy", res.Test.Accuracy, cfg.Float("check.min_test_acc"))},
+		Values: map[string]any{
+			"test_accuracy":     res.Test.Accuracy,
+			"test_loss":         res.Test.Loss,
+			"train_loss":        res.TrainLoss,
+			"steps":             res.Steps,
+			"trainable_params":  model.Params().Trainable().Count(),
+			"train_seconds":     math.Round(res.Wall.Seconds()*100) / 100,
+			"seconds_per_epoch": math.Round(perEpoch*100) / 100,
+			"train_examples":    trainSet.Len(),
+			"resumed":           res.Resumed,
+		},
+	}, nil
+}
