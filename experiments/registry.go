@@ -87,7 +87,6 @@ func Builtin() *Registry {
 		Mirror(),
 		ZooResNet(),
 		Margin(),
-		NormSharp(),
 	)
 	if err != nil {
 		panic(err) // the built-in list is fixed at compile time
