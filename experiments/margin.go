@@ -292,8 +292,11 @@ func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
 func cosine(a, b []float64) float64 { return dot(a, b) / (norm(a) * norm(b)) }
 
 // logisticLoss is the mean of log(1 + exp(−yᵢfᵢ)) over the batch, written
-// as relu(−z) + log1p(exp(−|z|)) with z = y⊙f, |z| = relu(z) + relu(−z), which
-// neither overflows nor loses a tiny loss to rounding.
+// as relu(−z) + log1p(exp(−|z|)) with z = y⊙f and |z| = relu(z) + relu(−z):
+// it neither overflows nor loses a tiny loss or a tiny gradient to rounding.
+// (The form −z/2 + |z|/2 + log1p(exp(−|z|)) would be exact at the kink but
+// cancels the gradient's tail away.) At exactly z = 0 the derivative takes
+// relu's kink convention instead of −1/2; z is never exactly 0 in training.
 func logisticLoss(out, y *gorgonia.Node) (*gorgonia.Node, error) {
 	z, err := gorgonia.HadamardProd(out, y)
 	if err != nil {
@@ -323,7 +326,7 @@ func logisticLoss(out, y *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	l1, err := gorgonia.Log1p(e)
+	l1, err := gorgonia.Log1p(e) // gorgonia turns Log1p(Exp(·)) into its Softplus op
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,7 @@ func NewRegistry(exps ...*Experiment) (*Registry, error) {
 func Builtin() *Registry {
 	r, err := NewRegistry(
 		MNISTMLP(),
+		NormSharp(),
 		Mirror(),
 		ZooResNet(),
 		Margin(),
