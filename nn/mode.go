@@ -92,6 +92,7 @@ type bnRecord struct {
 type statsRecorder struct {
 	mu     sync.Mutex
 	graphs map[*gorgonia.ExprGraph][]bnRecord
+	masks  map[*gorgonia.ExprGraph]gorgonia.Nodes // dropout mask inputs
 }
 
 func (r *statsRecorder) add(g *gorgonia.ExprGraph, rec bnRecord) {
@@ -140,6 +141,7 @@ func (c *core) ReleaseGraph(g *gorgonia.ExprGraph) {
 	c.rec.mu.Lock()
 	defer c.rec.mu.Unlock()
 	delete(c.rec.graphs, g)
+	delete(c.rec.masks, g)
 }
 
 // UpdateRunningStats implements BatchStatser: running ← (1−m)·running +
