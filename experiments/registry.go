@@ -86,6 +86,7 @@ func Builtin() *Registry {
 		MNISTMLP(),
 		NormSharp(),
 		Mirror(),
+		LabelNoise(),
 		ZooResNet(),
 		Margin(),
 	)
