@@ -1,0 +1,126 @@
+package benchmarks
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/engine"
+	"github.com/gradlab/gradlab/internal/openblas"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/tensor"
+)
+
+// cpuTime returns the user+system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// mnistShaped is a synthetic dataset with MNIST's shapes (784 inputs in
+// [0, 1), 10 classes): the step's cost does not depend on the pixel values.
+func mnistShaped(n int) *data.Dataset {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ds := &data.Dataset{Name: "mnist-shaped", X: make([]float32, n*784), Shape: []int{784}, Y: make([]int, n), Classes: 10}
+	for i := range ds.X {
+		ds.X[i] = rng.Float32()
+	}
+	for i := range ds.Y {
+		ds.Y[i] = rng.IntN(10)
+	}
+	return ds
+}
+
+// BenchmarkEngineMLPTrainStep times one training step of the MNIST MLP
+// 784-512-512-10 (ReLU, batch 128, float32, cross-entropy): writing the
+// batch, loss and gradient, and an Adam update, on gorgonia's TapeMachine
+// and on the compiled engine.
+func BenchmarkEngineMLPTrainStep(b *testing.B) { benchMLP(b, true) }
+
+// BenchmarkEngineMLPGrad is BenchmarkEngineMLPTrainStep without the
+// optimizer: writing the batch, then loss and gradient (the program's own
+// work).
+func BenchmarkEngineMLPGrad(b *testing.B) { benchMLP(b, false) }
+
+func benchMLP(b *testing.B, withOpt bool) {
+	openblas.Enable()
+	b.Logf("BLAS: %s", openblas.Name())
+	for _, backend := range []engine.Backend{engine.Tape, engine.Native} {
+		b.Run(backend.String(), func(b *testing.B) {
+			const batch = 128
+			ds := mnistShaped(4 * batch)
+			act, err := nn.ParseActivation("relu")
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, []int{784, 512, 512, 10}, act, tensor.HeNormal(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			obj, err := objective.Build(m, ds, batch, objective.CrossEntropy, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			grads, err := autodiff.Grad(obj.Loss, obj.ParamNodes...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			prog, err := engine.CompileWith(obj.G, engine.Options{Backend: backend}, append(gorgonia.Nodes{obj.Loss}, grads...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer prog.Close()
+			opt, err := optim.NewAdam(optim.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+			if err != nil {
+				b.Fatal(err)
+			}
+			params := obj.Params.Values()
+			gs := make([]*gt.Dense, len(grads))
+			idx := make([]int, batch)
+			step := func(it int) {
+				for i := range idx {
+					idx[i] = (it*batch + i) % ds.Len()
+				}
+				if err := obj.Fill(ds, idx); err != nil {
+					b.Fatal(err)
+				}
+				if err := prog.Run(); err != nil {
+					b.Fatal(err)
+				}
+				for i := range gs {
+					if gs[i], err = prog.Dense(i + 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if !withOpt {
+					return
+				}
+				if err := opt.Step(params, gs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			step(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for it := 0; it < b.N; it++ {
+				step(it)
+			}
+			// On a shared machine wall time mostly measures the neighbours;
+			// the process's CPU time (all threads, GC and OpenBLAS included)
+			// measures the work.
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
