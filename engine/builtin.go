@@ -460,6 +460,7 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 		shapes[k] = in(k)
 	}
 	p.build = hostDoBuilder[T](op, shapes, p.size)
+	p.hostDo = true
 	return nil
 }
 

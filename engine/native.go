@@ -43,8 +43,9 @@ type nodePlan[T kernels.Float] struct {
 	buf int // planned buffer (kindNew, or kindAlias of a planned node); -1 otherwise
 	ext int // external buffer (inputs, constants and their aliases); -1 otherwise
 
-	value kernels.Buffer[T] // resolved buffer of the node's value
-	into  *gorgonia.Value   // kindRead: where gorgonia.Read stores the value
+	value  kernels.Buffer[T] // resolved buffer of the node's value
+	into   *gorgonia.Value   // kindRead: where gorgonia.Read stores the value
+	hostDo bool              // runs through the op's own Do method
 }
 
 // external is an input or constant buffer.
@@ -69,6 +70,7 @@ type native[T kernels.Float] struct {
 	outBufs []kernels.Buffer[T]
 	outHost [][]T
 	bufs    []kernels.Buffer[T]
+	hostOps []string // ops run through their Do method
 }
 
 // unsupportedError lists the ops a graph uses that the compiler does not
@@ -265,6 +267,9 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 		}
 		nat.steps = append(nat.steps, s)
 		nat.names = append(nat.names, fmt.Sprintf("%s (%v)", p.n.Name(), p.n.Op()))
+		if p.hostDo {
+			nat.hostOps = append(nat.hostOps, p.n.Op().String())
+		}
 	}
 	for _, o := range outputs {
 		p := plans[index[o.ID()]]
@@ -470,6 +475,8 @@ func (nat *native[T]) run() error {
 }
 
 func (nat *native[T]) output(i int) gorgonia.Value { return nat.outs[i] }
+
+func (nat *native[T]) hostOpList() []string { return nat.hostOps }
 
 // scalar returns output i when it holds one element (without the
 // allocation of boxing it through Value.Data).

@@ -155,6 +155,16 @@ func (p *Program) Backend() string { return p.backend }
 // compiler was asked first ("" when it did not fall back).
 func (p *Program) Fallback() string { return p.fallback }
 
+// HostOps lists the ops of a compiled program that run through their own
+// Do method on the host (allocating their result) because the compiler has
+// no kernel for them.
+func (p *Program) HostOps() []string {
+	if h, ok := p.r.(interface{ hostOpList() []string }); ok {
+		return h.hostOpList()
+	}
+	return nil
+}
+
 // Run executes the program once. Output values are valid until the next Run.
 func (p *Program) Run() error {
 	if err := p.r.run(); err != nil {
