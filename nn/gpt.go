@@ -505,11 +505,11 @@ func UnigramCrossEntropy(train, val []int, vocab int) (float64, error) {
 // LMConfig configures TrainLM.
 type LMConfig struct {
 	Steps       int
-	Batch       int     // windows per step
-	Context     int     // tokens per window (≤ the model's context)
-	Seed        uint64  // window sampling and dropout
-	EvalEvery   int     // steps between validation passes (0: only at the end)
-	EvalBatches int     // validation batches per pass (default 8)
+	Batch       int    // windows per step
+	Context     int    // tokens per window (≤ the model's context)
+	Seed        uint64 // window sampling and dropout
+	EvalEvery   int    // steps between validation passes (0: only at the end)
+	EvalBatches int    // validation batches per pass (default 8)
 	LR          func(step int) float64
 	// Log, when set, receives every validation pass (and the mean training
 	// loss since the previous one).

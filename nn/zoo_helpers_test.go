@@ -14,7 +14,7 @@ import (
 
 // fdParams returns the trainable parameters of a float64 model as fdcheck
 // parameters (copies of their values).
-func fdParams(t *testing.T, m Model) []fdcheck.Param {
+func fdParams(t *testing.T, m interface{ Params() Params }) []fdcheck.Param {
 	t.Helper()
 	var out []fdcheck.Param
 	for _, p := range m.Params().Trainable() {
@@ -30,7 +30,7 @@ func fdParams(t *testing.T, m Model) []fdcheck.Param {
 // bindFD binds a model's parameters on g: the trainable ones to the nodes
 // fdcheck created (in order), the frozen ones to new nodes holding their
 // current values.
-func bindFD(g *gorgonia.ExprGraph, m Model, nodes gorgonia.Nodes) *Binding {
+func bindFD(g *gorgonia.ExprGraph, m interface{ Params() Params }, nodes gorgonia.Nodes) *Binding {
 	b := &Binding{g: g, params: m.Params(), nodes: map[string]*gorgonia.Node{}}
 	i := 0
 	for _, p := range m.Params() {
