@@ -88,6 +88,7 @@ func Builtin() *Registry {
 		Mirror(),
 		LabelNoise(),
 		ZooResNet(),
+		ZooGPT(),
 		Margin(),
 	)
 	if err != nil {
