@@ -42,7 +42,50 @@ func MNISTMLP() *Experiment {
 		},
 		FullRuntime: "about 1 minute on one GPU once the CUDA kernel set lands; about 6 minutes on a 2-core CPU today",
 		Run:         runMNISTMLP,
+		Curvature:   mnistMLPCurvature,
 	}
+}
+
+// mnistMLPCurvature rebuilds mnist-mlp's model and datasets as runMNISTMLP
+// prepares them (training subset, normalization by the training set's
+// statistics), for Hessian measurements on a checkpoint.
+func mnistMLPCurvature(cfg *config.Config) (*CurvatureSetup, error) {
+	trainSet, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	testSet, err := data.LoadMNIST("test", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	if n := cfg.Int("data.train_size"); n > 0 {
+		if n > trainSet.Len() {
+			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
+		}
+		trainSet = trainSet.Head(n)
+	}
+	mean, std := trainSet.MeanStd()
+	if err := trainSet.Normalize(mean, std); err != nil {
+		return nil, err
+	}
+	if err := testSet.Normalize(mean, std); err != nil {
+		return nil, err
+	}
+	dt, err := parseDtype(cfg.String("model.dtype"))
+	if err != nil {
+		return nil, err
+	}
+	act, err := nn.ParseActivation(cfg.String("model.activation"))
+	if err != nil {
+		return nil, err
+	}
+	widths := append([]int{trainSet.ExampleSize()}, cfg.Ints("model.hidden")...)
+	widths = append(widths, trainSet.Classes)
+	model, err := nn.NewMLP(tensor.NewRNG(uint64(cfg.Int("seed")), 0), dt, widths, act, tensor.KaimingUniform())
+	if err != nil {
+		return nil, err
+	}
+	return &CurvatureSetup{Model: model, Train: trainSet, Test: testSet, Loss: objective.CrossEntropy, Flatten: true}, nil
 }
 
 func parseDtype(s string) (gt.Dtype, error) {

@@ -88,7 +88,6 @@ func Builtin() *Registry {
 		Mirror(),
 		LabelNoise(),
 		ZooResNet(),
-		ZooGPT(),
 		Margin(),
 	)
 	if err != nil {

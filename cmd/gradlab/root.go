@@ -26,7 +26,7 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newListCmd(reg), newRunCmd(reg, environ), newVersionCmd(), newConfigCmd(reg), newCheckCmd())
+	root.AddCommand(newListCmd(reg), newRunCmd(reg, environ), newVersionCmd(), newConfigCmd(reg), newCheckCmd(), newHessianCmd(reg))
 	return root
 }
 
