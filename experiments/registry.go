@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
 )
 
 // Experiment is one registered study.
@@ -24,6 +27,23 @@ type Experiment struct {
 	FullRuntime string
 	// Run performs the experiment and returns its measured checks.
 	Run func(ctx context.Context, env *Env) (*Outcome, error)
+	// Curvature, when set, rebuilds the experiment's model and datasets
+	// from a resolved configuration (weights freshly initialized), so that
+	// `gradlab hessian` can load a checkpoint into it and measure the
+	// Hessian of its loss.
+	Curvature func(cfg *config.Config) (*CurvatureSetup, error)
+}
+
+// CurvatureSetup is what a Hessian measurement needs to know about an
+// experiment's model: the model (its parameters are named as in the
+// checkpoints), the datasets prepared as training saw them, the loss and
+// whether examples are fed as flat vectors.
+type CurvatureSetup struct {
+	Model   nn.Model
+	Train   *data.Dataset
+	Test    *data.Dataset // may be nil
+	Loss    objective.Kind
+	Flatten bool
 }
 
 // Env is what an experiment's Run receives.
@@ -88,6 +108,7 @@ func Builtin() *Registry {
 		Mirror(),
 		LabelNoise(),
 		ZooResNet(),
+		ZooGPT(),
 		Margin(),
 	)
 	if err != nil {
