@@ -109,6 +109,7 @@ func Builtin() *Registry {
 		LabelNoise(),
 		ZooResNet(),
 		ZooGPT(),
+		ZooGAN(),
 		Margin(),
 	)
 	if err != nil {
