@@ -143,8 +143,11 @@ func (m *MLPGenerator) Forward(b *Binding, z, y *gorgonia.Node) (*gorgonia.Node,
 }
 
 // MLPDiscriminator flattens the image and maps (x, y) through linear layers
-// with leaky ReLU (slope 0.2) to one logit. Parameters: "d.fc0.wz" (image
-// weights), "d.fc0.wy", "d.fc0.b", "d.fc<i>.w/b".
+// with leaky ReLU (slope 0.2) to features φ, and gives the logit
+// w·φ + b + (y·P)·φ: the label enters at the input and, as in projection
+// discriminators, through its inner product with the last features.
+// Parameters: "d.fc0.wz" (image weights), "d.fc0.wy", "d.fc0.b",
+// "d.fc<i>.w/b", "d.proj.w" [Classes, last hidden width].
 type MLPDiscriminator struct {
 	core
 	cfg GANConfig
@@ -162,7 +165,27 @@ func NewMLPDiscriminator(rng *rand.Rand, dt gt.Dtype, cfg GANConfig) (*MLPDiscri
 	for i := 1; i < len(widths); i++ {
 		b.linear(fmt.Sprintf("d.fc%d", i), widths[i-1], widths[i], true)
 	}
+	b.add("d.proj.w", false, tensor.Normal(0, 1/math.Sqrt(float64(cfg.Hidden[len(cfg.Hidden)-1]))), cfg.Classes, cfg.Hidden[len(cfg.Hidden)-1])
 	return m, b.err
+}
+
+// projection returns logit + Σ_j (y·P)_j φ_j for features phi [N,H].
+func projection(b *Binding, name string, logit, phi, y *gorgonia.Node) (*gorgonia.Node, error) {
+	e, err := gorgonia.Mul(y, b.Node(name))
+	if err != nil {
+		return nil, err
+	}
+	if e, err = gorgonia.HadamardProd(e, phi); err != nil {
+		return nil, err
+	}
+	s, err := ops.SumAxis(e, 1)
+	if err != nil {
+		return nil, err
+	}
+	if s, err = ops.Reshape(s, gt.Shape{phi.Shape()[0], 1}); err != nil {
+		return nil, err
+	}
+	return gorgonia.Add(logit, s)
 }
 
 // Forward implements Conditional.
@@ -176,15 +199,17 @@ func (m *MLPDiscriminator) Forward(b *Binding, x, y *gorgonia.Node) (*gorgonia.N
 		return nil, err
 	}
 	n := len(m.cfg.Hidden) + 1
+	var phi *gorgonia.Node
 	for i := 1; i < n; i++ {
 		if h, err = ops.LeakyReLU(h, 0.2); err != nil {
 			return nil, err
 		}
+		phi = h
 		if h, err = linear(b, fmt.Sprintf("d.fc%d", i), h, true); err != nil {
 			return nil, err
 		}
 	}
-	return h, nil
+	return projection(b, "d.proj.w", h, phi, y)
 }
 
 // DCGenerator is a conditional DCGAN generator: (z, y) → linear to a
