@@ -17,6 +17,7 @@ import (
 
 	"github.com/gradlab/gradlab/autodiff"
 	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/curvature"
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/engine"
 	"github.com/gradlab/gradlab/nn"
@@ -288,6 +289,21 @@ type mirrorGDRun struct {
 	mdLR      float64
 }
 
+// mirrorSharpness is λ_max of the training loss's Hessian at the model's
+// current parameters.
+func mirrorSharpness(model nn.Model, ds *data.Dataset, seed uint64) (float64, error) {
+	hop, err := curvature.NewHessianOperator(model, ds, curvature.HVPOptions{Loss: objective.MSE, Flatten: true})
+	if err != nil {
+		return 0, err
+	}
+	defer hop.Close()
+	top, err := curvature.PowerIterate(hop, tensor.NewRNG(seed, 13), curvature.PowerOptions{Tol: 1e-6, MaxIter: 1000})
+	if err != nil {
+		return 0, fmt.Errorf("mirror: sharpness at initialisation: %w", err)
+	}
+	return math.Abs(top.Value), nil
+}
+
 // mirrorPerAlpha reads a list of positive step sizes with one entry for all
 // scales or one per scale.
 func mirrorPerAlpha(cfg *config.Config, key string, n int) ([]float64, error) {
@@ -354,6 +370,20 @@ func runMirror(ctx context.Context, env *Env) (*Outcome, error) {
 			return nil, fmt.Errorf("mirror: α = %g: %w", a, err)
 		}
 		defer prog.Close()
+		// Stability at the start: GD on (u, v) needs lr < 2/λ_max. A step
+		// size above 1/λ_max (measured by power iteration on the model's
+		// Hessian at initialisation) is lowered to it, and the change is
+		// logged and recorded.
+		lam, err := mirrorSharpness(model, p.ds, env.Seed)
+		if err != nil {
+			return nil, err
+		}
+		values["lambda_max_init_alpha"+mirrorAlphaKey(a)] = lam
+		if lrs[i]*lam > 1 {
+			env.Logf("α = %g: train.lr %g exceeds 1/λ_max = %.4g at initialisation; using %.4g", a, lrs[i], 1/lam, 1/lam)
+			lrs[i] = 1 / lam
+		}
+		values["gd_lr_alpha"+mirrorAlphaKey(a)] = lrs[i]
 		opt, err := optim.NewSGD(optim.SGDConfig{LR: lrs[i]})
 		if err != nil {
 			return nil, err
