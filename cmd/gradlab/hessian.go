@@ -320,4 +320,3 @@ func stepOf(dir string) int {
 	}
 	return s
 }
-

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	gt "gorgonia.org/tensor"
 	"gonum.org/v1/gonum/mat"
+	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/curvature"
 	"github.com/gradlab/gradlab/data"
