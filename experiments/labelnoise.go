@@ -552,7 +552,7 @@ func lnPlots(dir string, sweep []plot.Series, recs []metrics.Record, recovered f
 		exact = append(exact, r.Values["trace_exact"])
 	}
 	errs = append(errs, plot.Lines(filepath.Join(dir, "plots", "trace_along_run.png"),
-		"tr(∇²L) along label-noise SGD", "step", "trace", []plot.Series{
+		"trace of the loss Hessian along label-noise SGD", "step", "tr(H)", []plot.Series{
 			{Name: "Hutchinson", X: xs, Y: hut}, {Name: "closed form", X: xs, Y: exact}}, plot.Options{LogY: true}))
 	return errors.Join(errs...)
 }
