@@ -110,6 +110,7 @@ func Builtin() *Registry {
 		ZooResNet(),
 		ZooGPT(),
 		ZooGAN(),
+		ZooSimCLR(),
 		Margin(),
 	)
 	if err != nil {
