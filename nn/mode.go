@@ -363,8 +363,7 @@ func conv2d(b *Binding, name string, x *gorgonia.Node, stride, pad int, bias boo
 	return y, nil
 }
 
-// linear applies x·w + b for the layer name; x is [N,in] (or any rank with
-// the features last when flat is false it is reshaped by the caller).
+// linear applies x·w + b for the layer name; x is [N, in].
 func linear(b *Binding, name string, x *gorgonia.Node, bias bool) (*gorgonia.Node, error) {
 	y, err := gorgonia.Mul(x, b.Node(name+".w"))
 	if err != nil {
@@ -378,8 +377,8 @@ func linear(b *Binding, name string, x *gorgonia.Node, bias bool) (*gorgonia.Nod
 	return y, nil
 }
 
-// activate applies a using this package's twice-differentiable ops for ReLU,
-// leaky ReLU and GELU.
+// activate applies a, with package ops' twice-differentiable ReLU, leaky
+// ReLU and tanh-form GELU (the form Activation names "gelu").
 func activate(a Activation, x *gorgonia.Node) (*gorgonia.Node, error) {
 	switch a.Name {
 	case "relu":
@@ -390,4 +389,18 @@ func activate(a Activation, x *gorgonia.Node) (*gorgonia.Node, error) {
 		return ops.GELUTanh(x)
 	}
 	return a.Apply(x)
+}
+
+// ParamCounts returns the number of trainable scalar parameters of m and
+// the number of frozen ones (e.g. batch norm running statistics).
+func ParamCounts(m interface{ Params() Params }) (trainable, frozen int) {
+	for _, p := range m.Params() {
+		n := p.Value.Shape().TotalSize()
+		if p.Frozen {
+			frozen += n
+		} else {
+			trainable += n
+		}
+	}
+	return trainable, frozen
 }

@@ -59,6 +59,9 @@ func TestResNetParameterCounts(t *testing.T) {
 			if got := m.Params().Trainable().Count(); got != tr {
 				t.Errorf("trainable = %d, closed form %d", got, tr)
 			}
+			if gt2, fr := ParamCounts(m); gt2 != tr || fr != all-tr {
+				t.Errorf("ParamCounts = %d, %d; closed form %d, %d", gt2, fr, tr, all-tr)
+			}
 			if tc.published > 0 && tr != tc.published {
 				t.Errorf("trainable = %d, published %d", tr, tc.published)
 			}
