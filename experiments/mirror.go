@@ -65,7 +65,7 @@ func Mirror() *Experiment {
 		},
 		FullRuntime: "about 1 minute, all on the CPU (measured: 31 s of CPU time, 223 s wall on a loaded 2-core machine; 2·10⁵ GD steps on a 100×1000 system). " +
 			"The models are too small for the GPU to matter; d = 10⁴–10⁵ as in the paper would need GPU kernels for the matrix products",
-		Run:         runMirror,
+		Run: runMirror,
 	}
 }
 
