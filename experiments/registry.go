@@ -104,6 +104,7 @@ func NewRegistry(exps ...*Experiment) (*Registry, error) {
 func Builtin() *Registry {
 	r, err := NewRegistry(
 		MNISTMLP(),
+		EOS(),
 		NormSharp(),
 		Mirror(),
 		LabelNoise(),
