@@ -11,6 +11,8 @@ import (
 
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/internal/openblas"
+	"github.com/gradlab/gradlab/kernels"
+	"github.com/gradlab/gradlab/kernels/conformance"
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
@@ -94,4 +96,17 @@ func TestTrainingStepDoesNotAllocate(t *testing.T) {
 	if !(loss < first) {
 		t.Errorf("loss went from %v to %v over 50 Adam steps on one batch", first, loss)
 	}
+}
+
+// TestCPUConformanceWithOpenBLAS runs the kernel conformance suite on the
+// CPU set configured as the engine configures it (gorgonia's BLAS, which
+// is OpenBLAS after openblas.Enable).
+func TestCPUConformanceWithOpenBLAS(t *testing.T) {
+	openblas.Enable()
+	s32 := kernels.NewCPU[float32](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS(), Workers: 2, MinParallel: 1000})
+	defer s32.Close()
+	s64 := kernels.NewCPU[float64](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS(), Workers: 2})
+	defer s64.Close()
+	t.Run(s32.Name()+"/"+openblas.Name(), func(t *testing.T) { conformance.Run[float32](t, s32) })
+	t.Run(s64.Name()+"/"+openblas.Name(), func(t *testing.T) { conformance.Run[float64](t, s64) })
 }

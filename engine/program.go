@@ -117,7 +117,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 	case gt.Float32:
 		set, own := o.Set32, false
 		if set == nil {
-			set, own = kernels.NewCPU[float32](kernels.CPUOptions{Workers: o.Workers}), true
+			set, own = kernels.NewCPU[float32](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
 		nat, err := compileNative(g, set, outputs)
 		if err != nil {
@@ -131,7 +131,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 	case gt.Float64:
 		set, own := o.Set64, false
 		if set == nil {
-			set, own = kernels.NewCPU[float64](kernels.CPUOptions{Workers: o.Workers}), true
+			set, own = kernels.NewCPU[float64](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
 		nat, err := compileNative(g, set, outputs)
 		if err != nil {

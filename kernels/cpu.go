@@ -5,8 +5,15 @@ import (
 	"runtime"
 
 	"gonum.org/v1/gonum/blas"
-	"gorgonia.org/gorgonia"
+	"gonum.org/v1/gonum/blas/gonum"
 )
+
+// BLAS is the part of a BLAS implementation the CPU set uses (gorgonia's
+// BLAS type satisfies it, so gorgonia.WhichBLAS() can be passed).
+type BLAS interface {
+	blas.Float32
+	blas.Float64
+}
 
 // Host is a CPU buffer: a Go slice.
 type Host[T Float] struct{ Data []T }
@@ -26,9 +33,12 @@ type CPUOptions struct {
 	// MinParallel is the number of elements below which a kernel runs on
 	// the calling goroutine alone; 0 means 1<<15.
 	MinParallel int
-	// BLAS performs the GEMMs; nil means the BLAS registered with gorgonia
-	// when the set is created (OpenBLAS after internal/openblas.Enable).
-	BLAS gorgonia.BLAS
+	// BLAS performs the GEMMs; nil means gonum's pure-Go BLAS. The engine
+	// passes the BLAS registered with gorgonia (OpenBLAS after
+	// internal/openblas.Enable). This package does not import gorgonia, so
+	// that its cuda-tagged build does not switch gorgonia into its own CUDA
+	// mode.
+	BLAS BLAS
 }
 
 // CPU is the kernel set on the host. Create it with NewCPU and Close it to
@@ -36,7 +46,7 @@ type CPUOptions struct {
 type CPU[T Float] struct {
 	name   string
 	f32    bool
-	bl     gorgonia.BLAS
+	bl     BLAS
 	pool   *pool
 	minPar int
 
@@ -63,7 +73,7 @@ func NewCPU[T Float](o CPUOptions) *CPU[T] {
 	}
 	bl := o.BLAS
 	if bl == nil {
-		bl = gorgonia.WhichBLAS()
+		bl = gonum.Implementation{}
 	}
 	var z T
 	_, f32 := any(z).(float32)

@@ -3,13 +3,11 @@ package kernels_test
 import (
 	"testing"
 
-	"github.com/gradlab/gradlab/internal/openblas"
 	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/kernels/conformance"
 )
 
 func TestCPUConformance(t *testing.T) {
-	openblas.Enable()
 	for _, workers := range []int{1, 3} {
 		s64 := kernels.NewCPU[float64](kernels.CPUOptions{Workers: workers})
 		s32 := kernels.NewCPU[float32](kernels.CPUOptions{Workers: workers, MinParallel: 1000})

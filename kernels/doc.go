@@ -11,10 +11,11 @@
 //
 // Two implementations exist:
 //
-//   - CPU (always built): GEMM through the BLAS registered with gorgonia
-//     (OpenBLAS after internal/openblas.Enable, gonum's pure-Go BLAS
-//     otherwise), every other kernel in plain Go, split across a small pool
-//     of worker goroutines when the work is large enough to pay for it.
+//   - CPU (always built): GEMM through a BLAS passed in CPUOptions (the
+//     engine passes gorgonia's, which is OpenBLAS after
+//     internal/openblas.Enable; gonum's pure-Go BLAS by default), every
+//     other kernel in plain Go, split across a small pool of worker
+//     goroutines when the work is large enough to pay for it.
 //   - CUDA (subpackage cuda, built only with the cuda build tag): the same
 //     operations as .cu kernels compiled to PTX and launched through
 //     gorgonia.org/cu.
