@@ -19,14 +19,55 @@ type Oracle interface {
 	// and returns the minibatch loss.
 	Grad(params, grads []*tensor.Dense) (float64, error)
 	// Loss returns the loss by which experts are compared at the end of an
-	// interval (a held-out batch, the full objective, ...).
+	// interval (a held-out batch, the full objective, ...). It is called
+	// only with SamuelIntervalLoss feedback.
 	Loss(params []*tensor.Dense) (float64, error)
+}
+
+// SamuelFeedback selects the losses by which Samuel re-weights its experts.
+type SamuelFeedback int
+
+const (
+	// SamuelStepLoss is the rule of the paper (Lu, Xia, Arora, Hazan 2022,
+	// the practical version of SAMUEL): at every step each expert's loss on
+	// that step's minibatch (the value Oracle.Grad returns, at the
+	// parameters before the update) enters the weights, and the current
+	// expert is drawn anew from the column sums at every step. Over an
+	// interval the weights thus move by the sum of the per-step loss
+	// differences. Copies are resynchronised every Interval steps.
+	SamuelStepLoss SamuelFeedback = iota
+	// SamuelIntervalLoss re-weights once per interval from a single
+	// evaluation Oracle.Loss of every expert at the end of the interval,
+	// and draws the current expert once per interval.
+	SamuelIntervalLoss
+)
+
+// String names the feedback rule.
+func (f SamuelFeedback) String() string {
+	switch f {
+	case SamuelStepLoss:
+		return "step"
+	case SamuelIntervalLoss:
+		return "interval"
+	}
+	return "SamuelFeedback(" + strconv.Itoa(int(f)) + ")"
 }
 
 // SamuelConfig configures Samuel.
 type SamuelConfig struct {
-	// Interval is the number of steps between expert evaluations.
+	// Interval is the number of steps between resynchronisations of the
+	// copies (and, with SamuelIntervalLoss, between expert evaluations).
 	Interval int
+	// Feedback selects the losses that re-weight the experts; the zero
+	// value is the paper's per-step rule.
+	Feedback SamuelFeedback
+	// KeepWeights carries the weights over from one interval to the next. By default they restart at their initial
+	// values at every resynchronisation: each interval is a fresh
+	// multiplicative-weights run over the experts from a common starting
+	// point, as in the paper's practical algorithm and its reference
+	// implementation (whose trainer re-initialises the whole optimizer
+	// state, weights included, when it resynchronises the copies).
+	KeepWeights bool
 	// MWRates are the multiplicative-weights rates (one row of weights each).
 	MWRates []float64
 	// Seed seeds the expert sampling.
@@ -40,14 +81,24 @@ type SamuelConfig struct {
 }
 
 // Samuel runs k experts (base optimizers, typically the same rule with
-// learning rates η₀·3ʲ), each on its own copy of the parameters. Every
-// Interval steps it evaluates each expert's loss Lᵢ, multiplies the weight
-// matrix (#rates × k) by exp(rate·(L_current − Lᵢ)), samples the current
-// expert with probability proportional to the column sums, and copies that
-// expert's parameters into every other copy. Experts keep their own
+// learning rates η₀·3ʲ), each on its own copy of the parameters, and chooses
+// among them by multiplicative weights w(q, j) with several rates η_q (one
+// row of weights per rate). The current expert is drawn with probability
+// proportional to the column sums Σ_q w(q, j); after a loss is observed for
+// every expert, w(q, j) ← w(q, j)·exp(η_q·(L_current − L_j)). Every Interval
+// steps all copies are overwritten with the current expert's parameters.
+//
+// With SamuelStepLoss (the default, as in the paper) the losses are the
+// experts' minibatch losses of every step, the current expert is drawn at
+// every step; with SamuelIntervalLoss they are one Oracle.Loss evaluation
+// per interval and the draw happens once per interval. Unless KeepWeights
+// is set, the weights restart at their initial values after every
+// resynchronisation, so that each interval is a fresh multiplicative-weights
+// run from a common starting point. Row q starts at w = min(½, η_q), the
+// paper's initial weights. Experts keep their own
 // optimizer state; experts that implement LossSetter are given the
-// minibatch loss from Oracle.Grad before each step. Weights start at 1 and
-// are kept as logarithms, so they do not overflow.
+// minibatch loss from Oracle.Grad before each step. Weights are kept as
+// logarithms, so they do not overflow.
 type Samuel struct {
 	experts  []Optimizer
 	copies   [][]*tensor.Dense // copies[j][i]
@@ -55,6 +106,8 @@ type Samuel struct {
 	logw     [][]float64 // logw[r][j]
 	rates    []float64
 	interval int
+	feedback SamuelFeedback
+	keep     bool
 	share    float64
 	seed     uint64
 	rng      *rand.Rand
@@ -84,6 +137,9 @@ func NewSamuel(experts []Optimizer, init []*tensor.Dense, cfg SamuelConfig) (*Sa
 			return nil, fmt.Errorf("optim: samuel: rate %v must be positive and finite", r)
 		}
 	}
+	if cfg.Feedback != SamuelStepLoss && cfg.Feedback != SamuelIntervalLoss {
+		return nil, fmt.Errorf("optim: samuel: unknown feedback %v", cfg.Feedback)
+	}
 	if cfg.Share < 0 || cfg.Share >= 1 {
 		return nil, fmt.Errorf("optim: samuel: share %v must lie in [0, 1)", cfg.Share)
 	}
@@ -102,6 +158,8 @@ func NewSamuel(experts []Optimizer, init []*tensor.Dense, cfg SamuelConfig) (*Sa
 		experts:  append([]Optimizer(nil), experts...),
 		rates:    append([]float64(nil), cfg.MWRates...),
 		interval: cfg.Interval,
+		feedback: cfg.Feedback,
+		keep:     cfg.KeepWeights,
 		share:    cfg.Share,
 		seed:     cfg.Seed,
 		rng:      rand.New(rand.NewPCG(cfg.Seed, samuelStream)),
@@ -119,9 +177,10 @@ func NewSamuel(experts []Optimizer, init []*tensor.Dense, cfg SamuelConfig) (*Sa
 		}
 	}
 	s.logw = make([][]float64, len(s.rates))
-	for r := range s.logw {
+	for r := range s.rates {
 		s.logw[r] = make([]float64, k)
 	}
+	s.resetWeights()
 	s.current = s.sample()
 	return s, nil
 }
@@ -139,7 +198,7 @@ func (s *Samuel) Probabilities(dst []float64) {
 	s.colProbs(dst)
 }
 
-// LastLosses returns the expert losses seen at the latest evaluation
+// LastLosses returns the expert losses that entered the latest re-weighting
 // (owned by Samuel).
 func (s *Samuel) LastLosses() []float64 { return s.losses }
 
@@ -178,9 +237,10 @@ func (s *Samuel) sample() int {
 	return len(s.probs) - 1
 }
 
-// Step runs one step of every expert on its copy and, at the end of each
-// interval, re-weights, samples the current expert and resynchronises the
-// copies. It returns the current expert's minibatch loss before its update.
+// Step runs one step of every expert on its copy, re-weights (every step or
+// at the end of each interval, by Feedback), draws the current expert and
+// every Interval steps resynchronises the copies. It returns the current
+// expert's minibatch loss before its update.
 func (s *Samuel) Step(o Oracle) (float64, error) {
 	if err := o.Next(); err != nil {
 		return 0, fmt.Errorf("optim: samuel: step %d: %w", s.step, err)
@@ -194,6 +254,9 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 		if j == s.current {
 			cur = l
 		}
+		if s.feedback == SamuelStepLoss {
+			s.losses[j] = l
+		}
 		if ls, ok := e.(LossSetter); ok {
 			ls.SetLoss(l)
 		}
@@ -202,7 +265,21 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 		}
 	}
 	s.step++
-	if s.step%s.interval != 0 {
+	boundary := s.step%s.interval == 0
+	if s.feedback == SamuelStepLoss {
+		// The current expert was drawn from the weights before this
+		// step's losses; its copy becomes everyone's at a boundary.
+		s.reweight()
+		if boundary {
+			s.resync()
+			if !s.keep {
+				s.resetWeights()
+			}
+		}
+		s.current = s.sample()
+		return cur, nil
+	}
+	if !boundary {
 		return cur, nil
 	}
 	for j := range s.experts {
@@ -210,12 +287,29 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("optim: samuel: step %d, expert %d: loss: %w", s.step, j, err)
 		}
-		if math.IsNaN(l) {
-			l = math.Inf(1)
-		}
 		s.losses[j] = l
 	}
+	s.reweight()
+	s.current = s.sample()
+	s.resync()
+	if !s.keep {
+		// Restart with the weights of the interval's last evaluation
+		// still deciding the expert just kept.
+		s.resetWeights()
+	}
+	return cur, nil
+}
+
+// reweight applies w(q, j) ← w(q, j)·exp(η_q·(L_current − L_j)) with the
+// losses in s.losses (NaN counts as +Inf), then the optional fixed share.
+func (s *Samuel) reweight() {
+	for j, l := range s.losses {
+		if math.IsNaN(l) {
+			s.losses[j] = math.Inf(1)
+		}
+	}
 	lc := s.losses[s.current]
+	inf := false
 	for r, rate := range s.rates {
 		for j, l := range s.losses {
 			d := lc - l
@@ -223,12 +317,41 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 				d = 0
 			}
 			s.logw[r][j] += rate * d
-		}
-		if s.share > 0 {
-			shareRow(s.logw[r], s.share)
+			inf = inf || math.IsInf(s.logw[r][j], 1)
 		}
 	}
-	s.current = s.sample()
+	if inf {
+		// The current expert diverged while others did not: in the limit
+		// the weight sits uniformly on the experts whose log-weight became
+		// +Inf.
+		for _, row := range s.logw {
+			for j, v := range row {
+				if math.IsInf(v, 1) {
+					row[j] = 0
+				} else {
+					row[j] = math.Inf(-1)
+				}
+			}
+		}
+	}
+	if s.share > 0 {
+		for _, row := range s.logw {
+			shareRow(row, s.share)
+		}
+	}
+}
+
+// resetWeights sets row q of the weights to min(½, η_q).
+func (s *Samuel) resetWeights() {
+	for r, rate := range s.rates {
+		for j := range s.logw[r] {
+			s.logw[r][j] = math.Log(min(0.5, rate))
+		}
+	}
+}
+
+// resync copies the current expert's parameters into every other copy.
+func (s *Samuel) resync() {
 	src := s.copies[s.current]
 	for j := range s.copies {
 		if j == s.current {
@@ -238,7 +361,6 @@ func (s *Samuel) Step(o Oracle) (float64, error) {
 			copyData(p, src[i])
 		}
 	}
-	return cur, nil
 }
 
 // State returns the SAMUEL state: scalars "step", "current", "draws" and
