@@ -29,6 +29,7 @@ import (
 func ZooGAN() *Experiment {
 	params := []config.Param{
 		{Key: "data.dir", Default: "", Help: "folder with the MNIST IDX files (default: the GoMNIST module's data folder)"},
+		{Key: "data.train_size", Default: 0, Help: "use the first N training images for the GAN and the judge (0 = all 60,000)"},
 		{Key: "model.arch", Default: "mlp", Help: "mlp or dcgan"},
 		{Key: "model.zdim", Default: 64, Help: "noise dimension"},
 		{Key: "model.g_hidden", Default: []int{256, 512}, Help: "generator widths (dcgan: first feature-map channels)"},
@@ -64,6 +65,12 @@ func runZooGAN(ctx context.Context, env *Env) (*Outcome, error) {
 	testSet, err := data.LoadMNIST("test", cfg.String("data.dir"))
 	if err != nil {
 		return nil, err
+	}
+	if n := cfg.Int("data.train_size"); n > 0 {
+		if n > trainSet.Len() {
+			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
+		}
+		trainSet = trainSet.Head(n)
 	}
 	for _, ds := range []*data.Dataset{trainSet, testSet} {
 		for i, v := range ds.X {

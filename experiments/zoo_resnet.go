@@ -20,6 +20,7 @@ func ZooResNet() *Experiment {
 	params := []config.Param{
 		{Key: "data.dir", Default: "", Help: "folder with the Fashion-MNIST IDX files (default: " + data.FashionMNISTDir + ")"},
 		{Key: "data.train_size", Default: 0, Help: "use the first N training images (0 = all 60,000)"},
+		{Key: "data.test_size", Default: 0, Help: "evaluate on the first N test images (0 = all 10,000)"},
 		{Key: "model.widths", Default: []int{16, 32, 64}, Help: "channels of the ResNet stages"},
 		{Key: "model.blocks", Default: []int{3, 3, 3}, Help: "basic blocks per stage ([3,3,3] = ResNet-20)"},
 		{Key: "model.activation", Default: "relu", Help: "relu, gelu, tanh or leaky_relu:<alpha>"},
@@ -59,6 +60,9 @@ func runZooResNet(ctx context.Context, env *Env) (*Outcome, error) {
 			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
 		}
 		trainSet = trainSet.Head(n)
+	}
+	if n := cfg.Int("data.test_size"); n > 0 {
+		testSet = testSet.Head(n)
 	}
 	mean, std := trainSet.MeanStd()
 	if err := trainSet.Normalize(mean, std); err != nil {
