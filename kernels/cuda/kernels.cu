@@ -1,0 +1,449 @@
+// gradlab's CUDA kernels. Every kernel exists for float (suffix _f32) and
+// double (_f64). Scalar parameters are 8 bytes wide (double, long long):
+// gorgonia.org/cu copies 8 bytes per launch argument. Sizes are long long.
+// The op codes match package kernels (UnaryOp, BinaryOp, ReduceOp).
+//
+// Compile with `make kernels` (nvcc -ptx for compute_80 and compute_90).
+
+#include <math.h>
+
+typedef long long i64;
+
+#define GRID_STRIDE(i, n) \
+  for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+
+// ---------------------------------------------------------------- fill
+
+template <typename T>
+__device__ void fill(T* d, double v, i64 n) {
+  GRID_STRIDE(i, n) { d[i] = (T)v; }
+}
+
+// ---------------------------------------------------------------- GEMM
+// C = alpha*op(A)*op(B) + beta*C, row-major, batched over blockIdx.z with
+// strides sa, sb, sc. A 64x64 tile of C per block of 256 threads, each
+// thread computing a 4x4 micro-tile; K is walked in slabs of 16 staged
+// through shared memory. With beta == 0, C is not read.
+
+#define TM 64
+#define TN 64
+#define TK 16
+
+template <typename T>
+__device__ void gemm(i64 tA, i64 tB, i64 m, i64 n, i64 k, double alpha, const T* A, const T* B,
+                     double beta, T* C, i64 sa, i64 sb, i64 sc) {
+  __shared__ T As[TK][TM + 1];
+  __shared__ T Bs[TK][TN + 1];
+  A += blockIdx.z * sa;
+  B += blockIdx.z * sb;
+  C += blockIdx.z * sc;
+  const int tid = threadIdx.x;
+  const int tx = tid % 16, ty = tid / 16;
+  const i64 row0 = (i64)blockIdx.y * TM, col0 = (i64)blockIdx.x * TN;
+  T acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0;
+
+  for (i64 k0 = 0; k0 < k; k0 += TK) {
+    // Load a TM x TK slab of op(A) and a TK x TN slab of op(B): 1024
+    // elements each, 4 per thread.
+#pragma unroll
+    for (int l = 0; l < 4; l++) {
+      int e = tid + l * 256;
+      int r = e / TK, c = e % TK;  // A slab: row r (0..63), col c (0..15)
+      i64 gr = row0 + r, gc = k0 + c;
+      T v = 0;
+      if (gr < m && gc < k) v = tA ? A[gc * m + gr] : A[gr * k + gc];
+      As[c][r] = v;
+      int br = e / TN, bc = e % TN;  // B slab: row br (0..15), col bc (0..63)
+      i64 gbr = k0 + br, gbc = col0 + bc;
+      T w = 0;
+      if (gbr < k && gbc < n) w = tB ? B[gbc * k + gbr] : B[gbr * n + gbc];
+      Bs[br][bc] = w;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < TK; kk++) {
+      T a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    i64 r = row0 + ty + 16 * i;
+    if (r >= m) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      i64 c = col0 + tx + 16 * j;
+      if (c >= n) continue;
+      T v = (T)alpha * acc[i][j];
+      if (beta != 0) v += (T)beta * C[r * n + c];
+      C[r * n + c] = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- elementwise
+
+__device__ inline double sigmoidd(double x) {
+  if (x >= 0) return 1 / (1 + exp(-x));
+  double e = exp(x);
+  return e / (1 + e);
+}
+
+template <typename T>
+__device__ T unary1(int op, T x, double a, double b, double c) {
+  switch (op) {
+    case 0: return x;
+    case 1: return -x;
+    case 2: return (T)exp((double)x);
+    case 3: return (T)log((double)x);
+    case 4: return (T)tanh((double)x);
+    case 5: return (T)sigmoidd((double)x);
+    case 6: return x * x;
+    case 7: return (T)sqrt((double)x);
+    case 8: return x * x * x;
+    case 9: return x < 0 ? -x : x;
+    case 10: return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x);
+    case 11: return (T)1 / x;
+    case 12: return x > 0 ? x : (T)a * x;
+    case 13: return x > 0 ? (T)1 : (T)a;
+    case 14: return (T)a * x + (T)b;
+    case 15: return (T)(a * pow((double)x + c, b));
+  }
+  return (T)NAN;
+}
+
+template <typename T>
+__device__ void unary(i64 op, T* d, const T* x, i64 n, double a, double b, double c) {
+  GRID_STRIDE(i, n) { d[i] = unary1<T>((int)op, x[i], a, b, c); }
+}
+
+template <typename T>
+__device__ T binary1(int op, T x, T y) {
+  switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    case 3: return x / y;
+    case 4: return (T)pow((double)x, (double)y);
+    case 5: return (x > y || x != x) ? x : y;
+    case 6: return (x < y || x != x) ? x : y;
+    case 7: return x > y;
+    case 8: return x >= y;
+    case 9: return x < y;
+    case 10: return x <= y;
+    case 11: return x == y;
+    case 12: return x != y;
+  }
+  return (T)NAN;
+}
+
+// Broadcast binary op over an output of up to 4 merged axes (d0..d3, d3
+// innermost) with operand strides.
+template <typename T>
+__device__ void binary(i64 op, T* d, const T* a, const T* b, i64 n, i64 d1, i64 d2, i64 d3, i64 sa0,
+                       i64 sa1, i64 sa2, i64 sa3, i64 sb0, i64 sb1, i64 sb2, i64 sb3) {
+  GRID_STRIDE(i, n) {
+    i64 q = i;
+    i64 i3 = q % d3; q /= d3;
+    i64 i2 = q % d2; q /= d2;
+    i64 i1 = q % d1; q /= d1;
+    i64 i0 = q;
+    T x = a[i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3];
+    T y = b[i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3];
+    d[i] = binary1<T>((int)op, x, y);
+  }
+}
+
+// ---------------------------------------------------------------- reductions
+// One block per output element (outer x inner of them, grid-strided);
+// threads stride over the reduced axis; sums accumulate in double.
+
+template <typename T>
+__device__ void reduce(i64 op, T* d, const T* x, i64 outer, i64 n, i64 inner, double scale) {
+  __shared__ double sh[256];
+  for (i64 out = blockIdx.x; out < outer * inner; out += gridDim.x) {
+    i64 o = out / inner, in = out % inner;
+    const T* base = x + o * n * inner + in;
+    double acc = op == 0 ? 0.0 : (op == 1 ? -INFINITY : INFINITY);
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+      double v = (double)base[j * inner];
+      if (op == 0) acc += v;
+      else if (op == 1) acc = v > acc ? v : acc;
+      else acc = v < acc ? v : acc;
+    }
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) {
+        double u = sh[threadIdx.x], w = sh[threadIdx.x + s];
+        sh[threadIdx.x] = op == 0 ? u + w : (op == 1 ? (w > u ? w : u) : (w < u ? w : u));
+      }
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) d[out] = (T)(scale * sh[0]);
+    __syncthreads();
+  }
+}
+
+template <typename T>
+__device__ void expand(T* d, const T* x, i64 outer, i64 n, i64 inner, double scale) {
+  GRID_STRIDE(i, outer * n * inner) {
+    i64 in = i % inner, o = i / (n * inner);
+    d[i] = (T)scale * x[o * inner + in];
+  }
+}
+
+// Partial float64 sums of a·b (mode 0), a·a (mode 1) or a (mode 2), one per
+// block, into part[blockIdx.x]; the host adds them in order.
+template <typename T>
+__device__ void dot(const T* a, const T* b, double* part, i64 n, i64 mode) {
+  __shared__ double sh[256];
+  double acc = 0;
+  GRID_STRIDE(i, n) {
+    double x = (double)a[i];
+    acc += mode == 0 ? x * (double)b[i] : (mode == 1 ? x * x : x);
+  }
+  sh[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+
+// y = alpha*x + y (mode 0) or y = alpha*x (mode 1).
+template <typename T>
+__device__ void axpy(double alpha, const T* x, T* y, i64 n, i64 mode) {
+  GRID_STRIDE(i, n) { y[i] = mode == 0 ? (T)alpha * x[i] + y[i] : (T)alpha * x[i]; }
+}
+
+// ---------------------------------------------------------------- softmax
+// One block per row: max, then sum of exp, in double.
+
+template <typename T>
+__device__ void softmax(T* d, const T* x, i64 rows, i64 cols, i64 logmode) {
+  __shared__ double sh[256];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * cols;
+    T* dr = d + r * cols;
+    double m = -INFINITY;
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, (double)xr[j]);
+    sh[threadIdx.x] = m;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + s]);
+      __syncthreads();
+    }
+    m = sh[0];
+    __syncthreads();
+    double z = 0;
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) z += exp((double)xr[j] - m);
+    sh[threadIdx.x] = z;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+      __syncthreads();
+    }
+    z = sh[0];
+    __syncthreads();
+    double lz = m + log(z);
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
+      double v = (double)xr[j];
+      dr[j] = logmode ? (T)(v - lz) : (T)(exp(v - m) / z);
+    }
+  }
+}
+
+// Per-row cross-entropy −Σ t·log softmax(x) into rowloss[r]; the mean is a
+// reduce_* launch afterwards.
+template <typename T>
+__device__ void softmax_ce_rows(T* rowloss, const T* x, const T* t, i64 rows, i64 cols) {
+  __shared__ double sh[256];
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * cols;
+    const T* tr = t + r * cols;
+    double m = -INFINITY;
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) m = fmax(m, (double)xr[j]);
+    sh[threadIdx.x] = m;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + s]);
+      __syncthreads();
+    }
+    m = sh[0];
+    __syncthreads();
+    double z = 0;
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) z += exp((double)xr[j] - m);
+    sh[threadIdx.x] = z;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+      __syncthreads();
+    }
+    double lz = m + log(sh[0]);
+    __syncthreads();
+    double l = 0;
+    for (i64 j = threadIdx.x; j < cols; j += blockDim.x) {
+      double tv = (double)tr[j];
+      if (tv != 0) l -= tv * ((double)xr[j] - lz);
+    }
+    sh[threadIdx.x] = l;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) rowloss[r] = (T)sh[0];
+    __syncthreads();
+  }
+}
+
+// ---------------------------------------------------------------- im2col
+
+struct Geom {
+  i64 N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW;
+};
+
+template <typename T>
+__device__ void im2col(T* col, const T* img, Geom g) {
+  i64 total = g.N * g.C * g.KH * g.KW * g.OH * g.OW;
+  GRID_STRIDE(i, total) {
+    i64 q = i;
+    i64 ox = q % g.OW; q /= g.OW;
+    i64 oy = q % g.OH; q /= g.OH;
+    i64 kw = q % g.KW; q /= g.KW;
+    i64 kh = q % g.KH; q /= g.KH;
+    i64 c = q % g.C; q /= g.C;
+    i64 n = q;
+    i64 iy = oy * g.SH - g.PH + kh * g.DH, ix = ox * g.SW - g.PW + kw * g.DW;
+    T v = 0;
+    if (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) v = img[((n * g.C + c) * g.H + iy) * g.W + ix];
+    col[i] = v;
+  }
+}
+
+// Each image element gathers the column entries that read it (no atomics,
+// deterministic).
+template <typename T>
+__device__ void col2im(T* img, const T* col, Geom g) {
+  i64 total = g.N * g.C * g.H * g.W;
+  GRID_STRIDE(i, total) {
+    i64 q = i;
+    i64 x = q % g.W; q /= g.W;
+    i64 y = q % g.H; q /= g.H;
+    i64 c = q % g.C; q /= g.C;
+    i64 n = q;
+    double acc = 0;
+    for (i64 kh = 0; kh < g.KH; kh++) {
+      i64 ty = y + g.PH - kh * g.DH;
+      if (ty < 0 || ty % g.SH != 0) continue;
+      i64 oy = ty / g.SH;
+      if (oy >= g.OH) continue;
+      for (i64 kw = 0; kw < g.KW; kw++) {
+        i64 tx = x + g.PW - kw * g.DW;
+        if (tx < 0 || tx % g.SW != 0) continue;
+        i64 ox = tx / g.SW;
+        if (ox >= g.OW) continue;
+        i64 r = (c * g.KH + kh) * g.KW + kw;
+        acc += (double)col[((n * g.C * g.KH * g.KW + r) * g.OH + oy) * g.OW + ox];
+      }
+    }
+    img[i] = (T)acc;
+  }
+}
+
+// ---------------------------------------------------------------- optimizers
+
+template <typename T>
+__device__ void sgd(T* p, const T* g, T* v, i64 n, double lr, double mom, double wd, i64 nesterov) {
+  GRID_STRIDE(i, n) {
+    T gi = g[i] + (T)wd * p[i];
+    T vi = (T)mom * v[i] + gi;
+    v[i] = vi;
+    p[i] -= (T)lr * (nesterov ? gi + (T)mom * vi : vi);
+  }
+}
+
+template <typename T>
+__device__ void adam(T* p, const T* g, T* m, T* v, i64 n, double stepSize, double b1, double b2, double eps,
+                     double wd, double decay, double invBc2s) {
+  GRID_STRIDE(i, n) {
+    T gi = g[i] + (T)wd * p[i];
+    T mi = (T)b1 * m[i] + (T)(1 - b1) * gi;
+    T vi = (T)b2 * v[i] + (T)(1 - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = (T)decay * p[i] - (T)stepSize * mi / ((T)sqrt((double)vi) * (T)invBc2s + (T)eps);
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+#define ENTRIES(T, S)                                                                                      \
+  extern "C" __global__ void fill_##S(T* d, double v, i64 n) { fill<T>(d, v, n); }                          \
+  extern "C" __global__ void __launch_bounds__(256)                                                        \
+      gemm_##S(i64 tA, i64 tB, i64 m, i64 n, i64 k, double alpha, const T* A, const T* B, double beta,     \
+               T* C, i64 sa, i64 sb, i64 sc) {                                                             \
+    gemm<T>(tA, tB, m, n, k, alpha, A, B, beta, C, sa, sb, sc);                                            \
+  }                                                                                                        \
+  extern "C" __global__ void unary_##S(i64 op, T* d, const T* x, i64 n, double a, double b, double c) {    \
+    unary<T>(op, d, x, n, a, b, c);                                                                        \
+  }                                                                                                        \
+  extern "C" __global__ void binary_##S(i64 op, T* d, const T* a, const T* b, i64 n, i64 d1, i64 d2,      \
+                                        i64 d3, i64 sa0, i64 sa1, i64 sa2, i64 sa3, i64 sb0, i64 sb1,      \
+                                        i64 sb2, i64 sb3) {                                                \
+    binary<T>(op, d, a, b, n, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3);                         \
+  }                                                                                                        \
+  extern "C" __global__ void reduce_##S(i64 op, T* d, const T* x, i64 outer, i64 n, i64 inner,            \
+                                        double scale) {                                                    \
+    reduce<T>(op, d, x, outer, n, inner, scale);                                                           \
+  }                                                                                                        \
+  extern "C" __global__ void expand_##S(T* d, const T* x, i64 outer, i64 n, i64 inner, double scale) {     \
+    expand<T>(d, x, outer, n, inner, scale);                                                               \
+  }                                                                                                        \
+  extern "C" __global__ void dot_##S(const T* a, const T* b, double* part, i64 n, i64 mode) {             \
+    dot<T>(a, b, part, n, mode);                                                                           \
+  }                                                                                                        \
+  extern "C" __global__ void axpy_##S(double alpha, const T* x, T* y, i64 n, i64 mode) {                   \
+    axpy<T>(alpha, x, y, n, mode);                                                                         \
+  }                                                                                                        \
+  extern "C" __global__ void softmax_##S(T* d, const T* x, i64 rows, i64 cols, i64 logmode) {             \
+    softmax<T>(d, x, rows, cols, logmode);                                                                 \
+  }                                                                                                        \
+  extern "C" __global__ void softmax_ce_rows_##S(T* rl, const T* x, const T* t, i64 rows, i64 cols) {     \
+    softmax_ce_rows<T>(rl, x, t, rows, cols);                                                              \
+  }                                                                                                        \
+  extern "C" __global__ void im2col_##S(T* col, const T* img, i64 N, i64 C, i64 H, i64 W, i64 KH, i64 KW, \
+                                        i64 SH, i64 SW, i64 PH, i64 PW, i64 DH, i64 DW, i64 OH, i64 OW) {  \
+    Geom g = {N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};                                         \
+    im2col<T>(col, img, g);                                                                                \
+  }                                                                                                        \
+  extern "C" __global__ void col2im_##S(T* img, const T* col, i64 N, i64 C, i64 H, i64 W, i64 KH, i64 KW, \
+                                        i64 SH, i64 SW, i64 PH, i64 PW, i64 DH, i64 DW, i64 OH, i64 OW) {  \
+    Geom g = {N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};                                         \
+    col2im<T>(img, col, g);                                                                                \
+  }                                                                                                        \
+  extern "C" __global__ void sgd_##S(T* p, const T* g, T* v, i64 n, double lr, double mom, double wd,     \
+                                     i64 nesterov) {                                                       \
+    sgd<T>(p, g, v, n, lr, mom, wd, nesterov);                                                             \
+  }                                                                                                        \
+  extern "C" __global__ void adam_##S(T* p, const T* g, T* m, T* v, i64 n, double stepSize, double b1,    \
+                                      double b2, double eps, double wd, double decay, double invBc2s) {    \
+    adam<T>(p, g, m, v, n, stepSize, b1, b2, eps, wd, decay, invBc2s);                                     \
+  }
+
+ENTRIES(float, f32)
+ENTRIES(double, f64)
