@@ -113,6 +113,7 @@ func Builtin() *Registry {
 		ZooGAN(),
 		ZooSimCLR(),
 		Margin(),
+		Samuel(),
 	)
 	if err != nil {
 		panic(err) // the built-in list is fixed at compile time
