@@ -149,35 +149,44 @@ func TestTwoLayerRejectsBadConfig(t *testing.T) {
 }
 
 func TestTwoLayerDerivativesMatchFiniteDifferences(t *testing.T) {
-	cfg := TwoLayerConfig{In: 4, Width: 5, Alpha: 0.2, InitScale: 0.7}
-	m, err := NewTwoLayer(tensor.NewRNG(9, 1), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const batch = 6
-	x := tlRandVec(3, batch*cfg.In, 1)
-	y := tlRandVec(4, batch, 1)
-	build := func(g *gorgonia.ExprGraph, ps gorgonia.Nodes) (*gorgonia.Node, error) {
-		b := tlBindNodes(g, m.Params(), ps, []string{"w", "a"})
-		xn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(batch, cfg.In), gorgonia.WithName("x"),
-			gorgonia.WithValue(gt.New(gt.WithShape(batch, cfg.In), gt.WithBacking(x))))
-		yn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(batch, 1), gorgonia.WithName("y"),
-			gorgonia.WithValue(gt.New(gt.WithShape(batch, 1), gt.WithBacking(y))))
-		out, err := m.Forward(b, xn)
+	for _, fixed := range []bool{false, true} {
+		cfg := TwoLayerConfig{In: 4, Width: 5, Alpha: 0.2, InitScale: 0.7, FixedSecond: fixed}
+		m, err := NewTwoLayer(tensor.NewRNG(9, 1), cfg)
 		if err != nil {
-			return nil, err
+			t.Fatal(err)
 		}
-		return MSE(out, yn)
-	}
-	params := []fdcheck.Param{
-		{Name: "w", Shape: []int{cfg.In, cfg.Width}, Data: append([]float64(nil), m.Params()[0].Value.Data().([]float64)...)},
-		{Name: "a", Shape: []int{cfg.Width, 1}, Data: append([]float64(nil), m.Params()[1].Value.Data().([]float64)...)},
-	}
-	rep, err := fdcheck.Check(build, params, fdcheck.Options{Seed: 2, Directions: 4, Step: 1e-5, Coordinates: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Pass(1e-6) {
-		t.Errorf("max gradient rel. error %g, max HVP rel. error %g", rep.MaxGradRelErr, rep.MaxHVPRelErr)
+		const batch = 6
+		x := tlRandVec(3, batch*cfg.In, 1)
+		y := tlRandVec(4, batch, 1)
+		names := []string{"w", "a"}
+		if fixed {
+			names = names[:1] // a is a constant of the graph
+		}
+		build := func(g *gorgonia.ExprGraph, ps gorgonia.Nodes) (*gorgonia.Node, error) {
+			b := tlBindNodes(g, m.Params(), ps, names)
+			xn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(batch, cfg.In), gorgonia.WithName("x"),
+				gorgonia.WithValue(gt.New(gt.WithShape(batch, cfg.In), gt.WithBacking(x))))
+			yn := gorgonia.NewMatrix(g, gt.Float64, gorgonia.WithShape(batch, 1), gorgonia.WithName("y"),
+				gorgonia.WithValue(gt.New(gt.WithShape(batch, 1), gt.WithBacking(y))))
+			out, err := m.Forward(b, xn)
+			if err != nil {
+				return nil, err
+			}
+			return MSE(out, yn)
+		}
+		var params []fdcheck.Param
+		for _, p := range m.Params().Trainable() {
+			params = append(params, fdcheck.Param{Name: p.Name, Shape: []int(p.Value.Shape().Clone()), Data: append([]float64(nil), p.Value.Data().([]float64)...)})
+		}
+		if len(params) != len(names) {
+			t.Fatalf("fixed=%v: %d trainable parameters, want %d", fixed, len(params), len(names))
+		}
+		rep, err := fdcheck.Check(build, params, fdcheck.Options{Seed: 2, Directions: 4, Step: 1e-5, Coordinates: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Pass(1e-6) {
+			t.Errorf("fixed=%v: max gradient rel. error %g, max HVP rel. error %g", fixed, rep.MaxGradRelErr, rep.MaxHVPRelErr)
+		}
 	}
 }
