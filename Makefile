@@ -48,3 +48,20 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+.PHONY: kernels cuda-check gpu-check
+
+## kernels: regenerate the CUDA PTX (and its source hashes) from kernels/cuda/kernels.cu with nvcc
+## (the nvcc in PATH, else Debian's CUDA 11.8 toolkit unpacked into ~/.cache/gradlab/cuda)
+NVCC_CCBIN ?= /usr/bin/g++
+kernels:
+	$(GO) run ./kernels/cuda/gen -nvcc "$$(scripts/cuda-compile-check.sh --nvcc)" -ccbin $(NVCC_CCBIN) -dir kernels/cuda
+	$(GO) test -count=1 -run PTX ./kernels/cuda
+
+## cuda-check: compile-check the cuda build (Debian's CUDA headers in a private folder; no GPU needed)
+cuda-check:
+	scripts/cuda-compile-check.sh
+
+## gpu-check: build the GPU check's binaries and print the command that runs them on a lent GPU machine
+gpu-check:
+	scripts/gpu-check.sh

@@ -70,7 +70,23 @@ type native[T kernels.Float] struct {
 	outBufs []kernels.Buffer[T]
 	outHost [][]T
 	bufs    []kernels.Buffer[T]
-	hostOps []string // ops run through their Do method
+	hostOps []string            // ops run through their Do method
+	scratch []kernels.Buffer[T] // buffers the steps allocated for themselves
+}
+
+// tracking is the set handed to builders: it records their allocations
+// (scratch space, constants) so that close frees them.
+type tracking[T kernels.Float] struct {
+	kernels.Set[T]
+	allocs *[]kernels.Buffer[T]
+}
+
+func (t tracking[T]) Alloc(n int) (kernels.Buffer[T], error) {
+	b, err := t.Set.Alloc(n)
+	if err == nil {
+		*t.allocs = append(*t.allocs, b)
+	}
+	return b, err
 }
 
 // unsupportedError lists the ops a graph uses that the compiler does not
@@ -260,7 +276,7 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 		for k, c := range p.children {
 			in[k] = plans[c].value
 		}
-		s, err := p.build(set, in, p.value)
+		s, err := p.build(tracking[T]{Set: set, allocs: &nat.scratch}, in, p.value)
 		if err != nil {
 			nat.close()
 			return nil, fmt.Errorf("node %s (%v): %w", p.n.Name(), p.n.Op(), err)
@@ -489,7 +505,7 @@ func (nat *native[T]) scalar(i int) (float64, bool) {
 
 func (nat *native[T]) close() error {
 	var first error
-	for _, b := range nat.bufs {
+	for _, b := range append(nat.bufs, nat.scratch...) {
 		if err := nat.set.Free(b); err != nil && first == nil {
 			first = err
 		}
@@ -501,7 +517,7 @@ func (nat *native[T]) close() error {
 			}
 		}
 	}
-	nat.bufs, nat.exts = nil, nil
+	nat.bufs, nat.exts, nat.scratch = nil, nil, nil
 	if nat.ownSet {
 		if err := nat.set.Close(); err != nil && first == nil {
 			first = err

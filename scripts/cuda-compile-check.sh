@@ -6,7 +6,10 @@
 # pointed at them. Then `go vet -tags cuda` type-checks (and cgo-compiles)
 # the CUDA kernel set and the engine.
 #
-# Usage: scripts/cuda-compile-check.sh [packages...]   (default ./kernels/... ./engine/...)
+# Usage: scripts/cuda-compile-check.sh [packages...]   vet (default ./kernels/...)
+#        scripts/cuda-compile-check.sh --fetch-only     only fetch the headers
+#        scripts/cuda-compile-check.sh --nvcc           print a usable nvcc (the
+#            one in PATH, else Debian's nvidia-cuda-toolkit unpacked privately)
 # Environment: CUDA_PRIVATE_DIR (default ~/.cache/gradlab/cuda) holds the
 # apt state and the unpacked packages; EXTRA_CUDA_PACKAGES adds packages
 # (scripts/gpu-check.sh uses it for nvcc).
@@ -43,24 +46,47 @@ apt_opts=(
   -o "APT::Sandbox::User=root"
 )
 
+mode="${1:-}"
+if [ "$mode" = "--nvcc" ] && command -v nvcc >/dev/null 2>&1; then
+  command -v nvcc
+  exit 0
+fi
 pkgs=(nvidia-cuda-dev ${EXTRA_CUDA_PACKAGES:-})
+if [ "$mode" = "--nvcc" ]; then
+  pkgs+=(nvidia-cuda-toolkit libnvvm4)
+fi
 stamp="$root/.unpacked-$(printf '%s\n' "${pkgs[@]}" | sort | tr '\n' '+')"
 if [ ! -e "$stamp" ]; then
-  echo "cuda-compile-check: fetching ${pkgs[*]} into $dir"
+  echo "cuda-compile-check: fetching ${pkgs[*]} into $dir" >&2
   apt-get "${apt_opts[@]}" -qq update
-  # Resolve the packages' dependencies that carry headers and libraries
-  # named nvidia-*/libcu*/libnv* (the rest of the system is already there).
-  deps=$(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
-           --no-breaks --no-replaces --no-enhances "${pkgs[@]}" 2>/dev/null \
-         | grep -E '^(nvidia-|libcu|libnv|libaccinj|libthrust|libcub|libnpp|libcusparse|libcublas|libcufft|libcurand|libcusolver)' \
-         | sort -u || true)
-  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -qq download "${pkgs[@]}" $deps)
-  for deb in "$apt_dir"/debs/*.deb; do
-    dpkg -x "$deb" "$root"
+  # Only the named packages: their files are all that cgo and nvcc need
+  # (headers, the libcuda stub, nvcc/cicc/libdevice); dependencies are not
+  # unpacked.
+  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -qq download "${pkgs[@]}" >&2)
+  for p in "${pkgs[@]}"; do
+    for deb in "$apt_dir"/debs/"${p}"_*.deb; do
+      dpkg -x "$deb" "$root"
+    done
   done
   touch "$stamp"
 fi
 
+if [ "$mode" = "--fetch-only" ]; then
+  exit 0
+fi
+if [ "$mode" = "--nvcc" ]; then
+  # Debian's nvcc.profile is a link to /etc/nvcc.profile with system paths:
+  # give the private copy a profile that points into the private folder.
+  tk="$root/usr/lib/nvidia-cuda-toolkit"
+  rm -f "$tk/bin/nvcc.profile"
+  cat > "$tk/bin/nvcc.profile" <<PROFILE
+NVVMIR_LIBRARY_DIR = $tk/libdevice
+PATH += $tk/bin:
+INCLUDES += "-I$root/usr/include" \$(_SPACE_)
+PROFILE
+  echo "$tk/bin/nvcc"
+  exit 0
+fi
 inc="$root/usr/include"
 stubs="$root/usr/lib/x86_64-linux-gnu/stubs"
 if [ ! -e "$inc/cuda.h" ]; then
@@ -71,8 +97,15 @@ export CGO_CFLAGS="-I$inc"
 export CGO_LDFLAGS="-L$stubs -L$root/usr/lib/x86_64-linux-gnu"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(./kernels/... ./engine/...)
+  # Not ./engine/...: gorgonia selects its own cuDNN-based GPU code with the
+  # same cuda tag, so any cuda-tagged package importing gorgonia needs
+  # cudnn.h (and gorgonia's cu/dnn does not build against cuDNN 9). The
+  # kernel sets do not import gorgonia; the engine takes a kernel set
+  # through engine.Options and is vetted in the normal build.
+  targets=(./kernels/...)
 fi
 echo "cuda-compile-check: go vet -tags cuda ${targets[*]}"
 go vet -tags cuda "${targets[@]}"
+echo "cuda-compile-check: go test -c -tags cuda ./kernels/cuda (link check against the libcuda stub)"
+go test -c -tags cuda -o /dev/null ./kernels/cuda
 echo "cuda-compile-check: ok"

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds, on this machine, everything the GPU check runs, and prints the
+# exact call that runs it on a lent GPU machine. That machine has no Go, no
+# network and no OpenBLAS, so everything is prebuilt here:
+#
+#   bin/gpu-check/cuda-kernels.test  cuda-tagged tests and benchmarks of the
+#                                    CUDA kernel set (links only libc and the
+#                                    driver's libcuda.so.1)
+#   bin/gpu-check/engine-bench.test  the CPU engine benchmarks (static, pure
+#                                    Go BLAS), for the CPU side of the table
+#   bin/gpu-check/run.sh             runs them there, writes $OUT/results.txt
+#                                    and prints a summary table last
+#
+# Usage: scripts/gpu-check.sh   (or make gpu-check)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+out=bin/gpu-check
+mkdir -p "$out"
+
+# CUDA headers and the libcuda stub, unpacked privately.
+scripts/cuda-compile-check.sh --fetch-only
+dir="${CUDA_PRIVATE_DIR:-$HOME/.cache/gradlab/cuda}"
+root="$dir/root"
+export CGO_CFLAGS="-I$root/usr/include"
+export CGO_LDFLAGS="-L$root/usr/lib/x86_64-linux-gnu/stubs"
+
+echo "gpu-check: building $out/cuda-kernels.test"
+go test -c -tags cuda -o "$out/cuda-kernels.test" ./kernels/cuda
+echo "gpu-check: building $out/engine-bench.test (static)"
+CGO_ENABLED=0 go test -c -tags noopenblas -o "$out/engine-bench.test" ./benchmarks
+
+cat > "$out/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root; writes $OUT/results.txt.
+set -u
+res="${OUT:-.}/results.txt"
+bin="$(cd "$(dirname "$0")" && pwd)"
+log() { echo "$@" | tee -a "$res"; }
+: > "$res"
+log "# gradlab GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1 | tee -a "$res"
+
+log "## CUDA kernel conformance (vs float64 reference) and GPU vs CPU"
+(cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|PTX' -test.timeout 300s) > "$bin/conf.log" 2>&1
+conf=$?
+grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go' "$bin/conf.log" | grep -v '=== RUN' | tee -a "$res" | tail -40
+
+log "## CUDA kernel benchmarks"
+(cd kernels/cuda && "$bin/cuda-kernels.test" -test.run NONE -test.bench . -test.benchtime 2s -test.timeout 300s) 2>&1 | tee -a "$res" > "$bin/bench.log"
+
+log "## PyTorch on the same card (matmul 4096, copy 256 MiB)"
+python3 - <<'PY' 2>&1 | tee -a "$res" > "$bin/torch.log"
+try:
+    import time, torch
+    d = torch.device("cuda")
+    def rate(dtype, tf32=False):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        a = torch.ones(4096, 4096, device=d, dtype=dtype); b = torch.ones_like(a)
+        for _ in range(3): a @ b
+        torch.cuda.synchronize(); t = time.time(); n = 20
+        for _ in range(n): a @ b
+        torch.cuda.synchronize()
+        return 2 * 4096**3 * n / (time.time() - t) / 1e12
+    print(f"torch fp32 matmul {rate(torch.float32):.1f} TFLOP/s")
+    print(f"torch tf32 matmul {rate(torch.float32, True):.1f} TFLOP/s")
+    print(f"torch bf16 matmul {rate(torch.bfloat16):.1f} TFLOP/s")
+    x = torch.ones(1 << 26, device=d); y = torch.empty_like(x)
+    torch.cuda.synchronize(); t = time.time()
+    for _ in range(50): y.copy_(x)
+    torch.cuda.synchronize()
+    print(f"torch copy {2 * 4 * (1 << 26) * 50 / (time.time() - t) / 1e9:.0f} GB/s")
+except Exception as e:
+    print("torch unavailable:", e)
+PY
+
+log "## CPU engine benchmark on this machine's CPU (pure-Go BLAS)"
+"$bin/engine-bench.test" -test.run NONE -test.bench 'EngineMLP' -test.benchtime 20x 2>&1 | tee -a "$res" > "$bin/cpu.log"
+
+log ""
+log "## Summary"
+{
+  printf '%-44s %s\n' "check" "result"
+  printf '%-44s %s\n' "conformance + GPU-vs-CPU tests" "$([ $conf -eq 0 ] && echo PASS || echo FAIL)"
+  grep -E '^Benchmark' "$bin/bench.log" | awk '{v=""; for(i=1;i<=NF;i++) if($i ~ /TFLOP|GB\/s/) v=$(i-1)" "$i; printf "%-44s %s\n", $1, v}'
+  grep -E '^torch' "$bin/torch.log" | awk '{printf "%-44s %s %s\n", $1" "$2" "$3, $4, $5}'
+  grep -E '^Benchmark' "$bin/cpu.log" | awk '{printf "%-44s %s ns/op\n", $1, $3}'
+} | tee -a "$res"
+exit $conf
+RUN
+chmod +x "$out/run.sh"
+
+cat <<MSG
+
+gpu-check: built $(ls "$out" | tr '\n' ' ')
+On a lent GPU machine, run it with the device tool:
+
+  run(command="bash bin/gpu-check/run.sh", carry=["bin/gpu-check"], timeout_s=420)
+
+Results land in \$OUT/results.txt (the summary table is printed last).
+MSG
