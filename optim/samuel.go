@@ -89,16 +89,22 @@ type SamuelConfig struct {
 // steps all copies are overwritten with the current expert's parameters.
 //
 // With SamuelStepLoss (the default, as in the paper) the losses are the
-// experts' minibatch losses of every step, the current expert is drawn at
-// every step; with SamuelIntervalLoss they are one Oracle.Loss evaluation
-// per interval and the draw happens once per interval. Unless KeepWeights
-// is set, the weights restart at their initial values after every
-// resynchronisation, so that each interval is a fresh multiplicative-weights
-// run from a common starting point. Row q starts at w = min(½, η_q), the
-// paper's initial weights. Experts keep their own
-// optimizer state; experts that implement LossSetter are given the
-// minibatch loss from Oracle.Grad before each step. Weights are kept as
-// logarithms, so they do not overflow.
+// experts' minibatch losses of every step (one common term per row, the
+// current expert's, cancels within the row) and the current expert is drawn
+// at every step; with SamuelIntervalLoss they are one Oracle.Loss
+// evaluation per interval and the draw happens once per interval. Unless
+// KeepWeights is set, the weights restart at their initial values after
+// every resynchronisation, so that each interval is a fresh
+// multiplicative-weights run from a common starting point. Row q starts at
+// w = min(½, η_q), the paper's initial weights (the reference
+// implementation starts at η_q; only the balance between rows differs).
+//
+// Experts keep their own optimizer state across resynchronisations (the
+// reference implementation re-initialises it; this matters only for
+// experts with state, such as momentum or Adam, not for plain SGD).
+// Experts that implement LossSetter are given the minibatch loss from
+// Oracle.Grad before each step. Weights are kept as logarithms, so they do
+// not overflow.
 type Samuel struct {
 	experts  []Optimizer
 	copies   [][]*tensor.Dense // copies[j][i]
