@@ -2,8 +2,39 @@
 //
 // A Program is a graph compiled for repeated execution: the caller writes
 // new inputs into the backing slices of the graph's input tensors (no
-// allocation), calls Run, and reads the declared outputs. This first
-// implementation executes on gorgonia's TapeMachine; outputs are read
-// through gorgonia.Read nodes, since the values of intermediate nodes are
-// not reliable after a run (registers are reused).
+// allocation), calls Run, and reads the declared outputs through the
+// program (Scalar, Dense, Output). Node values of the graph itself are not
+// updated.
+//
+// Compile translates the part of the graph that reaches the outputs into
+// a list of kernel calls over preallocated buffers (package kernels):
+// nodes run in gorgonia.Sort's topological order; a buffer plan gives each
+// node a buffer and hands a buffer to a later node once its last reader has
+// run (reshapes share their input's buffer, inputs are read in place from
+// their tensors, constants are copied once); each node becomes one kernel
+// call (or a short fixed sequence, e.g. im2col + GEMM for a convolution).
+// A steady-state Run allocates nothing.
+//
+// What compiles is an explicit list (SupportedOps, each entry tested
+// against the TapeMachine): gorgonia's constants, size, reshape, repeat
+// (broadcast), sum and max along contiguous axes, the elementwise unary and
+// binary operators listed there, and matrix, matrix-vector, vector and
+// batched products with transposes; gorgonia.Read nodes; autodiff's copying
+// reshape; and the ops of package ops (reductions, expansion, ReLU family,
+// Pow, sigmoid, softmax, log-softmax, softmax cross-entropy, reshape and
+// the three convolution ops as kernels; every other op of package ops, such
+// as pooling or embedding, through its own Do method on the host, which
+// allocates — HostOps lists them). Built-ins are recognised by their Go
+// type name and String form, since gorgonia does not export its op types.
+//
+// A graph with any other op (or a non-float element type) runs on
+// gorgonia's TapeMachine instead; the reason is logged once per Compile
+// and reported by Fallback. Options.Backend forces the tape (for
+// comparisons) or forbids the fallback.
+//
+// The kernel set is the CPU set by default (OpenBLAS GEMM when
+// internal/openblas.Enable was called). Options.Set32/Set64 accept any
+// kernels.Set, e.g. the CUDA set of kernels/cuda: inputs are then uploaded
+// before and outputs downloaded after every Run (parameters do not yet live
+// on the device between steps).
 package engine

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/gorgonia"
@@ -491,6 +492,28 @@ func (nat *native[T]) run() error {
 }
 
 func (nat *native[T]) output(i int) gorgonia.Value { return nat.outs[i] }
+
+// profile runs the program runs times and returns the total time spent in
+// each step.
+func (nat *native[T]) profile(runs int) ([]StepTime, error) {
+	out := make([]StepTime, len(nat.steps))
+	for i := range out {
+		out[i].Step = nat.names[i]
+	}
+	for r := 0; r < runs; r++ {
+		if err := nat.refresh(); err != nil {
+			return nil, err
+		}
+		for i, s := range nat.steps {
+			t0 := time.Now()
+			if err := s(); err != nil {
+				return nil, fmt.Errorf("%s: %w", nat.names[i], err)
+			}
+			out[i].Total += time.Since(t0)
+		}
+	}
+	return out, nil
+}
 
 func (nat *native[T]) hostOpList() []string { return nat.hostOps }
 

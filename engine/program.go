@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"time"
 
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
@@ -163,6 +164,26 @@ func (p *Program) HostOps() []string {
 		return h.hostOpList()
 	}
 	return nil
+}
+
+// StepTime is the time a compiled program spent in one of its steps.
+type StepTime struct {
+	Step  string // node name and op
+	Total time.Duration
+}
+
+// Profile runs a compiled program runs times and returns the time spent in
+// each step, in execution order (on a device set, kernels may run
+// asynchronously and their time land on a later synchronising step). It
+// fails for programs on the TapeMachine.
+func (p *Program) Profile(runs int) ([]StepTime, error) {
+	n, ok := p.r.(interface {
+		profile(int) ([]StepTime, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("engine: profile: the program runs on the %s", p.backend)
+	}
+	return n.profile(runs)
 }
 
 // Run executes the program once. Output values are valid until the next Run.
