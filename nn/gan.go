@@ -372,7 +372,10 @@ func condInMode(c Conditional, mode Mode) Conditional {
 // the discriminator minimizes BCE(D(x, y), 1) + BCE(D(G(z, y'), y'), 0)
 // and the generator BCE(D(G(z, y'), y'), 1). Each Step evaluates both
 // gradients at the current parameters (the discriminator on the fakes the
-// generator program just produced) and then updates both networks.
+// generator program just produced) and then updates both networks. A
+// generator with batch norm (DCGenerator) runs in training mode and its
+// running statistics are updated after each step; the discriminator is
+// expected to keep none (neither discriminator here does).
 type GANTrainer struct {
 	g            Generator
 	d            Conditional
