@@ -84,3 +84,32 @@ func TestCompileRejectsForeignOutput(t *testing.T) {
 		t.Error("output from another graph accepted")
 	}
 }
+
+func TestProfile(t *testing.T) {
+	g := gorgonia.NewGraph()
+	x := gorgonia.NodeFromAny(g, gt.New(gt.WithShape(3), gt.WithBacking([]float64{1, 2, 3})), gorgonia.WithName("x"))
+	s := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(x))))
+	p, err := CompileWith(g, Options{Backend: Native}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	st, err := p.Profile(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 2 {
+		t.Errorf("%d steps profiled, want 2 (square, sum): %v", len(st), st)
+	}
+	if v, err := p.Scalar(0); err != nil || v != 14 {
+		t.Errorf("after profiling, output %v, %v; want 14", v, err)
+	}
+	tp, err := CompileWith(g, Options{Backend: Tape}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	if _, err := tp.Profile(1); err == nil {
+		t.Error("Profile on the tape did not fail")
+	}
+}

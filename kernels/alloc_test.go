@@ -1,7 +1,9 @@
 package kernels_test
 
 import (
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gradlab/gradlab/kernels"
 )
@@ -63,4 +65,24 @@ func TestCPUKernelsDoNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per round of kernel calls, want 0", allocs)
 	}
 	_ = sink
+}
+
+// TestUnclosedSetStopsItsWorkers drops CPU sets without Close and checks
+// that their worker goroutines end once the sets are collected.
+func TestUnclosedSetStopsItsWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 10; i++ {
+		s := kernels.NewCPU[float32](kernels.CPUOptions{Workers: 4})
+		_ = s.Name()
+	}
+	if runtime.NumGoroutine() < before+30 {
+		t.Fatalf("%d goroutines after creating 10 sets of 4 workers, had %d", runtime.NumGoroutine(), before)
+	}
+	for i := 0; i < 50 && runtime.NumGoroutine() > before; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after collecting the sets, had %d before", n, before)
+	}
 }

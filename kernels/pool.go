@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // ranger is a piece of work over an index range; the CPU kernels implement
 // it on preallocated job structs so that dispatching work allocates nothing.
@@ -17,25 +20,43 @@ type task struct {
 type pool struct {
 	workers int
 	tasks   chan task
-	wg      sync.WaitGroup
-	once    sync.Once
+	wg      *sync.WaitGroup
+	stop    *stopper
+}
+
+// stopper closes the task channel once. The workers hold only the channel
+// and the wait group, never the pool, so a pool nobody closed can still
+// become unreachable; a cleanup then stops its workers.
+type stopper struct {
+	once  sync.Once
+	tasks chan task
+}
+
+func (s *stopper) close() {
+	s.once.Do(func() {
+		if s.tasks != nil {
+			close(s.tasks)
+		}
+	})
 }
 
 func newPool(workers int) *pool {
-	p := &pool{workers: max(workers, 1)}
+	p := &pool{workers: max(workers, 1), wg: new(sync.WaitGroup)}
 	if p.workers > 1 {
 		p.tasks = make(chan task, p.workers)
 		for i := 1; i < p.workers; i++ {
-			go p.loop()
+			go loop(p.tasks, p.wg)
 		}
 	}
+	p.stop = &stopper{tasks: p.tasks}
+	runtime.AddCleanup(p, func(s *stopper) { s.close() }, p.stop)
 	return p
 }
 
-func (p *pool) loop() {
-	for t := range p.tasks {
+func loop(tasks chan task, wg *sync.WaitGroup) {
+	for t := range tasks {
 		t.r.run(t.lo, t.hi)
-		p.wg.Done()
+		wg.Done()
 	}
 }
 
@@ -63,13 +84,7 @@ func (p *pool) do(n int, r ranger, parallel bool) {
 	p.wg.Wait()
 }
 
-func (p *pool) close() {
-	p.once.Do(func() {
-		if p.tasks != nil {
-			close(p.tasks)
-		}
-	})
-}
+func (p *pool) close() { p.stop.close() }
 
 // chunk returns the chunk length do uses for n elements.
 func (p *pool) chunk(n int, parallel bool) int {
