@@ -62,7 +62,8 @@ func EOS() *Experiment {
 		{Key: "gd.steps", Default: 2500, Help: "GD steps"},
 		{Key: "ngd.lr", Default: 0.02, Help: "normalized GD step size"},
 		{Key: "ngd.steps", Default: 2000, Help: "normalized-GD steps after the GD phase (0 skips the phase)"},
-		{Key: "probe.every", Default: 10, Help: "steps between λ₁ measurements"},
+		{Key: "probe.every", Default: 10, Help: "steps between λ₁ measurements during GD"},
+		{Key: "ngd.probe_every", Default: 20, Help: "steps between λ₁ measurements during normalized GD"},
 		{Key: "probe.lanczos_steps", Default: 10, Help: "Lanczos steps per λ₁ measurement (warm-started from the previous eigenvector)"},
 	}
 	return &Experiment{
@@ -74,13 +75,56 @@ func EOS() *Experiment {
 			"full": {
 				"toy.etas": []float64{0.1, 0.05, 0.02},
 				"gd.lr":    0.01, "gd.steps": 10000, "ngd.lr": 0.01, "ngd.steps": 10000,
-				"probe.every": 20, "probe.lanczos_steps": 20, "model.dtype": "float64",
+				"probe.every": 20, "ngd.probe_every": 20, "probe.lanczos_steps": 20, "model.dtype": "float64",
 			},
 		},
-		FullRuntime: "the paper's MNIST run (η = 0.01, 10k GD + 10k normalized-GD steps, float64, λ₁ every 20 steps): " +
-			"about 20 minutes on one GPU once the CUDA kernels land, about 1.5 hours on the 2-core CPU",
-		Run: runEOS,
+		FullRuntime: "the paper's MNIST run (GD η = 0.01 for 10k steps, then normalized GD η = 0.01 for 10k steps, float64, λ₁ every 20 steps): " +
+			"estimated 40–60 minutes on an idle 2-core CPU (not run; whether λ₁ reaches 2/η = 200 within 10k steps is unverified). " +
+			"GPU time not measured: this study runs on the CPU engine",
+		Run:       runEOS,
+		Curvature: eosCurvature,
 	}
+}
+
+// eosCurvature rebuilds the network of part (b) and its training subset, so
+// that `gradlab hessian` can measure the GD phase's checkpoints (DIR/ckpt).
+func eosCurvature(cfg *config.Config) (*CurvatureSetup, error) {
+	ds, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	n := cfg.Int("data.train_size")
+	if n <= 0 || n > ds.Len() {
+		return nil, fmt.Errorf("data.train_size %d: want 1..%d", n, ds.Len())
+	}
+	model, err := eosModel(cfg, ds, uint64(cfg.Int("seed")))
+	if err != nil {
+		return nil, err
+	}
+	test, err := data.LoadMNIST("test", cfg.String("data.dir"))
+	if err != nil {
+		return nil, err
+	}
+	return &CurvatureSetup{Model: model, Train: ds.Head(n), Test: test, Loss: objective.MSE, Flatten: true}, nil
+}
+
+// eosModel is the GELU MLP of part (b) for the dataset's shapes.
+func eosModel(cfg *config.Config, ds *data.Dataset, seed uint64) (eosGELUMLP, error) {
+	dt, err := parseDtype(cfg.String("model.dtype"))
+	if err != nil {
+		return eosGELUMLP{}, err
+	}
+	widths := append([]int{ds.ExampleSize()}, cfg.Ints("model.hidden")...)
+	widths = append(widths, ds.Classes)
+	act, err := nn.ParseActivation("identity") // unused: eosGELUMLP applies GELU itself
+	if err != nil {
+		return eosGELUMLP{}, err
+	}
+	mlp, err := nn.NewMLP(tensor.NewRNG(seed, 0), dt, widths, act, tensor.KaimingUniform())
+	if err != nil {
+		return eosGELUMLP{}, err
+	}
+	return eosGELUMLP{mlp}, nil
 }
 
 func runEOS(ctx context.Context, env *Env) (*Outcome, error) {
@@ -460,26 +504,16 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 		return fmt.Errorf("data.train_size %d: want 1..%d", n, ds.Len())
 	}
 	ds = ds.Head(n)
-	dt, err := parseDtype(cfg.String("model.dtype"))
+	model, err := eosModel(cfg, ds, env.Seed)
 	if err != nil {
 		return err
 	}
-	widths := append([]int{ds.ExampleSize()}, cfg.Ints("model.hidden")...)
-	widths = append(widths, ds.Classes)
-	act, err := nn.ParseActivation("identity") // unused: eosGELUMLP applies GELU itself
-	if err != nil {
-		return err
-	}
-	mlp, err := nn.NewMLP(tensor.NewRNG(env.Seed, 0), dt, widths, act, tensor.KaimingUniform())
-	if err != nil {
-		return err
-	}
-	model := eosGELUMLP{mlp}
+	mlp, dt, widths := model.MLP, model.Params()[0].Value.Dtype(), model.Widths
 	eta, gdSteps := cfg.Float("gd.lr"), cfg.Int("gd.steps")
 	ngdLR, ngdSteps := cfg.Float("ngd.lr"), cfg.Int("ngd.steps")
 	every, lsteps := cfg.Int("probe.every"), cfg.Int("probe.lanczos_steps")
-	if !(eta > 0) || gdSteps <= 0 || ngdSteps < 0 || !(ngdLR > 0) || every <= 0 || lsteps <= 0 {
-		return fmt.Errorf("need gd.lr > 0, gd.steps > 0, ngd.lr > 0, ngd.steps ≥ 0, probe.every > 0, probe.lanczos_steps > 0")
+	if !(eta > 0) || gdSteps <= 0 || ngdSteps < 0 || !(ngdLR > 0) || every <= 0 || lsteps <= 0 || cfg.Int("ngd.probe_every") <= 0 {
+		return fmt.Errorf("need gd.lr > 0, gd.steps > 0, ngd.lr > 0, ngd.steps ≥ 0, probe.every > 0, ngd.probe_every > 0, probe.lanczos_steps > 0")
 	}
 	env.Logf("model: GELU MLP %v (%d parameters, %s) on %d images, MSE, full batch; GD η=%g for %d steps (2/η = %g), then normalized GD η=%g for %d steps",
 		widths, mlp.Params().Count(), dt, n, eta, gdSteps, 2/eta, ngdLR, ngdSteps)
@@ -560,7 +594,7 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 			return err
 		}
 		ngdProbe, err := curvature.NewSharpnessProbe(hop, curvature.SharpnessOptions{
-			Every: every, LR: ngd.LR, Method: curvature.LanczosMethod, LanczosSteps: lsteps, WarmStart: true, Seed: env.Seed + 1})
+			Every: cfg.Int("ngd.probe_every"), LR: ngd.LR, Method: curvature.LanczosMethod, LanczosSteps: lsteps, WarmStart: true, Seed: env.Seed + 1})
 		if err != nil {
 			return err
 		}

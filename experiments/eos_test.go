@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/train/checkpoint"
 )
 
 // TestEOSToyFlow checks the RK4 integration of the two flows against their
@@ -87,7 +90,7 @@ func TestEOSTinyRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "eos")
 	s, err := Run(context.Background(), EOS(), RunOptions{Out: dir, Sets: []string{
 		"toy.etas=0.2", "toy.time=1", "data.train_size=64", "model.hidden=8",
-		"gd.steps=30", "ngd.steps=20", "probe.every=5", "probe.lanczos_steps=5"}})
+		"gd.steps=30", "ngd.steps=20", "probe.every=5", "ngd.probe_every=5", "probe.lanczos_steps=5"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +119,33 @@ func TestEOSTinyRun(t *testing.T) {
 	}
 	if _, ok := sum["values"].(map[string]any)["gd_initial_lambda_max"]; !ok {
 		t.Error("summary lacks gd_initial_lambda_max")
+	}
+
+	// The curvature setup rebuilds a model whose parameters match the GD
+	// phase's checkpoint, and the training subset.
+	cfg, _, err := Resolve(EOS(), RunOptions{ConfigFile: filepath.Join(dir, "config.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := EOS().Curvature(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup.Train.Len() != 64 || setup.Loss != objective.MSE || !setup.Flatten {
+		t.Errorf("setup: %d examples, loss %s, flatten %v", setup.Train.Len(), setup.Loss, setup.Flatten)
+	}
+	ck, ok, err := checkpoint.Latest(filepath.Join(dir, "ckpt"))
+	if err != nil || !ok {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	ts, _, err := checkpoint.Load(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range setup.Model.Params() {
+		w, ok := ts["param/"+p.Name]
+		if !ok || !w.Shape().Eq(p.Value.Shape()) {
+			t.Errorf("parameter %s %v not in the checkpoint with that shape", p.Name, p.Value.Shape())
+		}
 	}
 }
