@@ -4,9 +4,9 @@
 # non-free component of the mirror this machine already uses) are unpacked
 # into a private folder with `apt-get download` + `dpkg -x`, and cgo is
 # pointed at them. Then `go vet -tags cuda` type-checks (and cgo-compiles)
-# the CUDA kernel set and the engine.
+# the CUDA kernel set and the engine (see below for the two tags).
 #
-# Usage: scripts/cuda-compile-check.sh [packages...]   vet (default ./kernels/...)
+# Usage: scripts/cuda-compile-check.sh [packages...]   vet (default: see the end)
 #        scripts/cuda-compile-check.sh --fetch-only     only fetch the headers
 #        scripts/cuda-compile-check.sh --nvcc           print a usable nvcc (the
 #            one in PATH, else Debian's nvidia-cuda-toolkit unpacked privately)
@@ -96,16 +96,21 @@ fi
 export CGO_CFLAGS="-I$inc"
 export CGO_LDFLAGS="-L$stubs -L$root/usr/lib/x86_64-linux-gnu"
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-  # Not ./engine/...: gorgonia selects its own cuDNN-based GPU code with the
-  # same cuda tag, so any cuda-tagged package importing gorgonia needs
-  # cudnn.h (and gorgonia's cu/dnn does not build against cuDNN 9). The
-  # kernel sets do not import gorgonia; the engine takes a kernel set
-  # through engine.Options and is vetted in the normal build.
-  targets=(./kernels/...)
+if [ ${#targets[@]} -gt 0 ]; then
+  echo "cuda-compile-check: go vet -tags cuda ${targets[*]}"
+  go vet -tags cuda "${targets[@]}"
+  exit 0
 fi
-echo "cuda-compile-check: go vet -tags cuda ${targets[*]}"
-go vet -tags cuda "${targets[@]}"
+# The kernel sets under the cuda tag. Not the engine: gorgonia selects its
+# own cuDNN-based GPU code with the same tag, so any cuda-tagged package
+# that imports gorgonia needs cudnn.h (and gorgonia's cu/dnn does not build
+# against cuDNN 9).
+echo "cuda-compile-check: go vet -tags cuda ./kernels/..."
+go vet -tags cuda ./kernels/...
+# Engine and kernels together under gradlabcuda, the tag that selects
+# gradlab's CUDA code and leaves gorgonia on the CPU.
+echo "cuda-compile-check: go vet -tags gradlabcuda ./kernels/... ./engine/..."
+go vet -tags gradlabcuda ./kernels/... ./engine/...
 echo "cuda-compile-check: go test -c -tags cuda ./kernels/cuda (link check against the libcuda stub)"
 go test -c -tags cuda -o /dev/null ./kernels/cuda
 echo "cuda-compile-check: ok"

@@ -6,6 +6,9 @@
 #   bin/gpu-check/cuda-kernels.test  cuda-tagged tests and benchmarks of the
 #                                    CUDA kernel set (links only libc and the
 #                                    driver's libcuda.so.1)
+#   bin/gpu-check/engine-cuda.test   the engine's tests, with the MLP
+#                                    loss/gradient/HVP on the CUDA set
+#                                    compared with the TapeMachine
 #   bin/gpu-check/engine-bench.test  the CPU engine benchmarks (static, pure
 #                                    Go BLAS), for the CPU side of the table
 #   bin/gpu-check/run.sh             runs them there, writes $OUT/results.txt
@@ -26,9 +29,11 @@ export CGO_CFLAGS="-I$root/usr/include"
 export CGO_LDFLAGS="-L$root/usr/lib/x86_64-linux-gnu/stubs"
 
 echo "gpu-check: building $out/cuda-kernels.test"
-go test -c -tags cuda -o "$out/cuda-kernels.test" ./kernels/cuda
+go test -c -ldflags "-s -w" -tags cuda -o "$out/cuda-kernels.test" ./kernels/cuda
+echo "gpu-check: building $out/engine-cuda.test (engine on the CUDA set vs the TapeMachine)"
+go test -c -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/engine-cuda.test" ./engine
 echo "gpu-check: building $out/engine-bench.test (static)"
-CGO_ENABLED=0 go test -c -tags noopenblas -o "$out/engine-bench.test" ./benchmarks
+CGO_ENABLED=0 go test -c -ldflags "-s -w" -tags noopenblas -o "$out/engine-bench.test" ./benchmarks
 
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -44,7 +49,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 log "## CUDA kernel conformance (vs float64 reference) and GPU vs CPU"
 (cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|PTX' -test.timeout 300s) > "$bin/conf.log" 2>&1
 conf=$?
+(cd engine && "$bin/engine-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$bin/conf.log" 2>&1
+conf=$((conf + $?))
 grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go' "$bin/conf.log" | grep -v '=== RUN' | tee -a "$res" | tail -40
+if [ $conf -ne 0 ]; then
+  log "(last lines of the test log)"
+  tail -20 "$bin/conf.log" | tee -a "$res"
+fi
 
 log "## CUDA kernel benchmarks"
 (cd kernels/cuda && "$bin/cuda-kernels.test" -test.run NONE -test.bench . -test.benchtime 2s -test.timeout 300s) 2>&1 | tee -a "$res" > "$bin/bench.log"
@@ -81,7 +92,7 @@ log ""
 log "## Summary"
 {
   printf '%-44s %s\n' "check" "result"
-  printf '%-44s %s\n' "conformance + GPU-vs-CPU tests" "$([ $conf -eq 0 ] && echo PASS || echo FAIL)"
+  printf '%-44s %s\n' "conformance, GPU-vs-CPU and engine-on-GPU tests" "$([ $conf -eq 0 ] && echo PASS || echo FAIL)"
   grep -E '^Benchmark' "$bin/bench.log" | awk '{v=""; for(i=1;i<=NF;i++) if($i ~ /TFLOP|GB\/s/) v=$(i-1)" "$i; printf "%-44s %s\n", $1, v}'
   grep -E '^torch' "$bin/torch.log" | awk '{printf "%-44s %s %s\n", $1" "$2" "$3, $4, $5}'
   grep -E '^Benchmark' "$bin/cpu.log" | awk '{printf "%-44s %s ns/op\n", $1, $3}'

@@ -9,9 +9,13 @@
 // `-tags cuda` (CGO_CFLAGS/CGO_LDFLAGS pointing at CUDA headers and the
 // libcuda stub; scripts/cuda-compile-check.sh fetches Debian's).
 //
-// Note that gorgonia itself also selects its own (cuDNN-based) GPU code
-// with the cuda tag, so a cuda-tagged binary that imports gorgonia needs
-// cuDNN headers; this package and package kernels do not import gorgonia.
+// gorgonia itself selects its own cuDNN-based GPU code with the same cuda
+// tag, so a cuda-tagged binary that imports gorgonia (anything using
+// package engine) needs cuDNN headers, and gorgonia's cu/dnn does not build
+// against cuDNN 9. This package and package kernels do not import gorgonia.
+// Programs that combine the engine with this kernel set use the
+// gradlabcuda tag instead, which selects this package's code and leaves
+// gorgonia on the CPU.
 //
 // A Set owns a CUDA context. CUDA contexts are current per OS thread, so
 // every method locks its goroutine to the thread and makes the context
