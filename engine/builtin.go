@@ -23,13 +23,14 @@ var (
 	builtinTypes = []string{
 		"gorgonia.constantScalar", "gorgonia.constantTensor", "gorgonia.sizeOp",
 		"gorgonia.reshapeOp", "gorgonia.repeatOp", "gorgonia.sumOp", "gorgonia.maxOp",
-		"gorgonia.elemBinOp", "gorgonia.elemUnaryOp", "gorgonia.linAlgBinOp",
+		"gorgonia.elemBinOp", "gorgonia.elemUnaryOp", "gorgonia.linAlgBinOp", "gorgonia.transposeOp",
 	}
 	// builtinUnary maps gorgonia's unary op names to kernels.
 	builtinUnary = map[string]kernels.UnaryOp{
 		"abs": kernels.Abs, "sign": kernels.Sign, "exp": kernels.Exp, "ln": kernels.Log, "neg": kernels.Neg,
 		"square": kernels.Square, "sqrt": kernels.Sqrt, "inv": kernels.Inverse, "cube": kernels.Cube,
-		"tanh": kernels.Tanh, "sigmoid": kernels.Sigmoid,
+		"tanh": kernels.Tanh, "sigmoid": kernels.Sigmoid, "softplus": kernels.Softplus, "log1p": kernels.Log1p,
+		"expm1": kernels.Expm1,
 	}
 	// builtinBinary maps gorgonia's binary operator symbols to kernels
 	// (comparisons only in their same-type form, which gives 1 or 0).
@@ -228,6 +229,35 @@ func classifyBuiltin[T kernels.Float](p *nodePlan[T], name, s string, in func(in
 		return binaryPlan(p, b, in(0), in(1))
 	case "linAlgBinOp":
 		return classifyLinAlg(p, s, in)
+	case "transposeOp":
+		// "Aᵀ{1, 0}": out axis j is input axis perm[j]; a strided copy.
+		_, list, ok := strings.Cut(s, "{")
+		if !ok || nch != 1 {
+			return fmt.Errorf("transpose %q", s)
+		}
+		perm, err := parseInts(strings.TrimSuffix(list, "}"))
+		src := in(0)
+		if err != nil || len(perm) != len(src) || len(perm) != len(p.shape) {
+			return fmt.Errorf("transpose %q of %v", s, src)
+		}
+		strides := make([]int, len(src))
+		st := 1
+		for ax := len(src) - 1; ax >= 0; ax-- {
+			strides[ax] = st
+			st *= src[ax]
+		}
+		bc := kernels.Broadcast{Shape: p.shape, StrideA: make([]int, len(perm)), StrideB: make([]int, len(perm))}
+		for j, ax := range perm {
+			if ax < 0 || ax >= len(src) || src[ax] != p.shape[j] {
+				return fmt.Errorf("transpose %q of %v into %v", s, src, p.shape)
+			}
+			bc.StrideA[j] = strides[ax]
+		}
+		p.kind = kindNew
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return repeatStep(set, in[0], out, bc)
+		}
+		return nil
 	}
 	return fmt.Errorf("gorgonia.%s %q", name, s)
 }

@@ -275,7 +275,7 @@ func TestConvBNMatchesTape(t *testing.T) {
 func TestFallbackToTape(t *testing.T) {
 	g := gorgonia.NewGraph()
 	x := gorgonia.NodeFromAny(g, gt.New(gt.WithShape(2, 3), gt.WithBacking([]float64{1, 2, 3, 4, 5, 6})), gorgonia.WithName("x"))
-	y := gorgonia.Must(gorgonia.Transpose(x))
+	y := gorgonia.Must(gorgonia.Slice(x, gorgonia.S(0, 2)))
 	s := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Mul(y, gorgonia.NewConstant(2.0)))))
 	var logged []string
 	p, err := engine.CompileWith(g, engine.Options{Logf: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }}, s)
@@ -283,9 +283,7 @@ func TestFallbackToTape(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.Backend() != "tape" || !strings.Contains(p.Fallback(), "transpose") && !strings.Contains(p.Fallback(), "Transpose") && !strings.Contains(p.Fallback(), "tensorOp") {
-		t.Logf("fallback reason: %q", p.Fallback())
-	}
+	t.Logf("fallback reason: %q", p.Fallback())
 	if p.Backend() != "tape" || p.Fallback() == "" {
 		t.Fatalf("backend %q, fallback %q: want the tape", p.Backend(), p.Fallback())
 	}

@@ -21,7 +21,8 @@ type opGraph func(g *gorgonia.ExprGraph, in func(name string, shape ...int) *gor
 var unaryCtors = map[string]func(*gorgonia.Node) (*gorgonia.Node, error){
 	"abs": gorgonia.Abs, "sign": gorgonia.Sign, "exp": gorgonia.Exp, "ln": gorgonia.Log, "neg": gorgonia.Neg,
 	"square": gorgonia.Square, "sqrt": gorgonia.Sqrt, "inv": gorgonia.Inverse, "cube": gorgonia.Cube,
-	"tanh": gorgonia.Tanh, "sigmoid": gorgonia.Sigmoid,
+	"tanh": gorgonia.Tanh, "sigmoid": gorgonia.Sigmoid, "softplus": gorgonia.Softplus, "log1p": gorgonia.Log1p,
+	"expm1": gorgonia.Expm1,
 }
 
 var binaryCtors = map[string]func(a, b *gorgonia.Node) (*gorgonia.Node, error){
@@ -98,6 +99,21 @@ func TestSupportedOps(t *testing.T) {
 				return nil, err
 			}
 			c, err := gorgonia.Sum(x)
+			if err != nil {
+				return nil, err
+			}
+			return gorgonia.Nodes{a, b, c}, nil
+		},
+		"transpose": func(g *gorgonia.ExprGraph, in func(string, ...int) *gorgonia.Node) (gorgonia.Nodes, error) {
+			a, err := gorgonia.Transpose(in("x", 3, 4))
+			if err != nil {
+				return nil, err
+			}
+			b, err := gorgonia.Transpose(in("y", 2, 3, 4), 1, 2, 0)
+			if err != nil {
+				return nil, err
+			}
+			c, err := gorgonia.Transpose(in("z", 2, 3, 4, 5), 0, 2, 1, 3)
 			if err != nil {
 				return nil, err
 			}

@@ -97,7 +97,24 @@ func (j *unaryJob[T]) run(lo, hi int) {
 			d[i] = T(j.a * math.Pow(float64(v)+j.c, j.b))
 		}
 		_ = c
+	case Softplus:
+		for i, v := range x {
+			d[i] = T(softplus(float64(v)))
+		}
+	case Log1p:
+		for i, v := range x {
+			d[i] = T(math.Log1p(float64(v)))
+		}
+	case Expm1:
+		for i, v := range x {
+			d[i] = T(math.Expm1(float64(v)))
+		}
 	}
+}
+
+// softplus is ln(1 + eˣ) without overflow: max(x, 0) + ln(1 + e^−|x|).
+func softplus(x float64) float64 {
+	return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
 }
 
 func sigmoid(x float64) float64 {

@@ -33,11 +33,14 @@ const (
 	ReLUSlope                // 1 if x > 0 else a
 	Scale                    // a·x + b
 	Pow                      // a·(x + c)^b
+	Softplus                 // ln(1 + eˣ)
+	Log1p                    // ln(1 + x)
+	Expm1                    // eˣ − 1
 	numUnary
 )
 
 var unaryNames = [...]string{"copy", "neg", "exp", "log", "tanh", "sigmoid", "square", "sqrt", "cube", "abs",
-	"sign", "inverse", "relu", "relu-slope", "scale", "pow"}
+	"sign", "inverse", "relu", "relu-slope", "scale", "pow", "softplus", "log1p", "expm1"}
 
 func (op UnaryOp) String() string {
 	if op >= 0 && op < numUnary {

@@ -222,6 +222,9 @@ func testUnary[T kernels.Float](e *env[T]) {
 		{kernels.Scale, kernels.UnaryArgs{A: -1.5, B: 0.25}, -2, 2},
 		{kernels.Pow, kernels.UnaryArgs{A: 0.5, B: -1.5, C: 1e-3}, 0.1, 4},
 		{kernels.Pow, kernels.UnaryArgs{A: 2, B: 3}, -2, 2},
+		{kernels.Softplus, kernels.UnaryArgs{}, -30, 30},
+		{kernels.Log1p, kernels.UnaryArgs{}, -0.9, 5},
+		{kernels.Expm1, kernels.UnaryArgs{}, -3, 3},
 	}
 	for _, o := range ops {
 		for _, n := range []int{1, 37, 1000, 70001} {

@@ -86,6 +86,12 @@ func refUnary(op kernels.UnaryOp, x float64, a kernels.UnaryArgs) float64 {
 		return a.A*x + a.B
 	case kernels.Pow:
 		return a.A * math.Pow(x+a.C, a.B)
+	case kernels.Softplus:
+		return math.Log(1 + math.Exp(x))
+	case kernels.Log1p:
+		return math.Log1p(x)
+	case kernels.Expm1:
+		return math.Expm1(x)
 	}
 	return math.NaN()
 }

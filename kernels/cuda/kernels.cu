@@ -120,6 +120,9 @@ __device__ T unary1(int op, T x, double a, double b, double c) {
     case 13: return x > 0 ? (T)1 : (T)a;
     case 14: return (T)a * x + (T)b;
     case 15: return (T)(a * pow((double)x + c, b));
+    case 16: return (T)(fmax((double)x, 0.0) + log1p(exp(-fabs((double)x))));
+    case 17: return (T)log1p((double)x);
+    case 18: return (T)expm1((double)x);
   }
   return (T)NAN;
 }
