@@ -47,7 +47,7 @@ log "# gradlab GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1 | tee -a "$res"
 
 log "## CUDA kernel conformance (vs float64 reference) and GPU vs CPU"
-(cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|PTX' -test.timeout 300s) > "$bin/conf.log" 2>&1
+(cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|TF32|PTX' -test.timeout 300s) > "$bin/conf.log" 2>&1
 conf=$?
 (cd engine && "$bin/engine-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$bin/conf.log" 2>&1
 conf=$((conf + $?))

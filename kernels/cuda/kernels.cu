@@ -6,6 +6,7 @@
 // Compile with `make kernels` (nvcc -ptx for compute_80 and compute_90).
 
 #include <math.h>
+#include <mma.h>
 
 typedef long long i64;
 
@@ -91,6 +92,76 @@ __device__ void gemm(i64 tA, i64 tB, i64 m, i64 n, i64 k, double alpha, const T*
       C[r * n + c] = v;
     }
   }
+}
+
+// ---------------------------------------------------------------- TF32 GEMM
+// Tensor-core GEMM for float on sm_80+ (opt-in: TF32 keeps 10 mantissa
+// bits of each input, accumulation is float32). A 64x64 tile of C per block
+// of 4 warps, each warp a 32x32 quarter as 2x2 WMMA 16x16x8 fragments; K
+// in slabs of 16 through shared memory. Same contract as gemm.
+
+#define WT 64
+#define WK 16
+
+__device__ void gemm_tf32(i64 tA, i64 tB, i64 m, i64 n, i64 k, double alpha, const float* A, const float* B,
+                          double beta, float* C, i64 sa, i64 sb, i64 sc) {
+#if __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  __shared__ float As[WT][WK + 4];
+  __shared__ float Bs[WK][WT + 4];
+  __shared__ float Cs[WT][WT + 4];
+  A += blockIdx.z * sa;
+  B += blockIdx.z * sb;
+  C += blockIdx.z * sc;
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wr = (warp / 2) * 32, wc = (warp % 2) * 32;
+  const i64 row0 = (i64)blockIdx.y * WT, col0 = (i64)blockIdx.x * WT;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+  for (i64 k0 = 0; k0 < k; k0 += WK) {
+    for (int e = tid; e < WT * WK; e += 128) {
+      int r = e / WK, c = e % WK;
+      i64 gr = row0 + r, gc = k0 + c;
+      float v = 0;
+      if (gr < m && gc < k) v = tA ? A[gc * m + gr] : A[gr * k + gc];
+      As[r][c] = wmma::__float_to_tf32(v);
+      int br = e / WT, bc = e % WT;
+      i64 gbr = k0 + br, gbc = col0 + bc;
+      float w = 0;
+      if (gbr < k && gbc < n) w = tB ? B[gbc * k + gbr] : B[gbr * n + gbc];
+      Bs[br][bc] = wmma::__float_to_tf32(w);
+    }
+    __syncthreads();
+    for (int kk = 0; kk < WK; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> af[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> bf[2];
+      for (int i = 0; i < 2; i++) wmma::load_matrix_sync(af[i], &As[wr + 16 * i][kk], WK + 4);
+      for (int j = 0; j < 2; j++) wmma::load_matrix_sync(bf[j], &Bs[kk][wc + 16 * j], WT + 4);
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], af[i], bf[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++)
+      wmma::store_matrix_sync(&Cs[wr + 16 * i][wc + 16 * j], acc[i][j], WT + 4, wmma::mem_row_major);
+  __syncthreads();
+  for (int e = tid; e < WT * WT; e += 128) {
+    int r = e / WT, c = e % WT;
+    i64 gr = row0 + r, gc = col0 + c;
+    if (gr >= m || gc >= n) continue;
+    float v = (float)alpha * Cs[r][c];
+    if (beta != 0) v += (float)beta * C[gr * n + gc];
+    C[gr * n + gc] = v;
+  }
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+    gemm_tf32_f32(i64 tA, i64 tB, i64 m, i64 n, i64 k, double alpha, const float* A, const float* B, double beta,
+                  float* C, i64 sa, i64 sb, i64 sc) {
+  gemm_tf32(tA, tB, m, n, k, alpha, A, B, beta, C, sa, sb, sc);
 }
 
 // ---------------------------------------------------------------- elementwise

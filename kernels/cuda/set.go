@@ -49,6 +49,18 @@ type Set[T kernels.Float] struct {
 	args   [32]uint64
 	argp   [32]unsafe.Pointer
 	closed bool
+	tf32   bool
+}
+
+// Options configure a CUDA set.
+type Options struct {
+	// Device is the GPU ordinal.
+	Device int
+	// TF32 runs float32 GEMMs on tensor cores (compute capability 8.0 or
+	// newer) with TF32 inputs (10 mantissa bits) and float32 accumulation:
+	// faster, but only accurate to about 1e-3 relative, so it is off by
+	// default and the conformance suite runs without it.
+	TF32 bool
 }
 
 // New creates a CUDA kernel set on device ordinal dev with its own
@@ -56,6 +68,12 @@ type Set[T kernels.Float] struct {
 // its goroutine to the OS thread and makes the set's context current for
 // the duration of the call.
 func New[T kernels.Float](dev int) (*Set[T], error) {
+	return NewWithOptions[T](Options{Device: dev})
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
+	dev := o.Device
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var z T
@@ -84,6 +102,13 @@ func New[T kernels.Float](dev int) (*Set[T], error) {
 	for i := range s.argp {
 		s.argp[i] = unsafe.Pointer(&s.args[i])
 	}
+	var z2 T
+	_, isF32 := any(z2).(float32)
+	s.tf32 = o.TF32 && isF32
+	if s.tf32 && major < 8 {
+		_ = s.Close()
+		return nil, fmt.Errorf("cuda: TF32 needs compute capability 8.0, device has %d.x", major)
+	}
 	ptx := ptxSM80
 	if major >= 9 {
 		ptx = ptxSM90
@@ -100,6 +125,12 @@ func New[T kernels.Float](dev int) (*Set[T], error) {
 			return nil, fmt.Errorf("cuda: kernel %s_%s: %w", k, suffix, err)
 		}
 		s.fn[k] = f
+	}
+	if s.tf32 {
+		if s.fn["gemm_tf32"], err = s.mod.Function("gemm_tf32_f32"); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("cuda: kernel gemm_tf32_f32: %w", err)
+		}
 	}
 	if s.part, err = cu.MemAlloc(partials * 8); err != nil {
 		_ = s.Close()
@@ -123,7 +154,12 @@ func (s *Set[T]) enter() error {
 }
 
 // Name implements kernels.Set.
-func (s *Set[T]) Name() string { return s.name }
+func (s *Set[T]) Name() string {
+	if s.tf32 {
+		return s.name + "+tf32"
+	}
+	return s.name
+}
 
 // Close frees all device memory and destroys the context.
 func (s *Set[T]) Close() error {
@@ -295,7 +331,11 @@ func (s *Set[T]) launch(k string, nargs int, n int64) error {
 }
 
 func (s *Set[T]) launchGrid(k string, nargs, gx, gy, gz int) error {
-	if err := s.fn[k].Launch(gx, gy, gz, threads, 1, 1, 0, cu.NoStream, s.argp[:nargs]); err != nil {
+	return s.launchBlock(k, nargs, gx, gy, gz, threads)
+}
+
+func (s *Set[T]) launchBlock(k string, nargs, gx, gy, gz, block int) error {
+	if err := s.fn[k].Launch(gx, gy, gz, block, 1, 1, 0, cu.NoStream, s.argp[:nargs]); err != nil {
 		return fmt.Errorf("cuda: launch %s: %w", k, err)
 	}
 	return nil
@@ -366,6 +406,9 @@ func (s *Set[T]) BatchedGemm(batch int, tA, tB bool, m, n, k int, alpha T, a, b 
 	s.i(10, int64(m*k))
 	s.i(11, int64(k*n))
 	s.i(12, int64(m*n))
+	if s.tf32 {
+		return s.launchBlock("gemm_tf32", 13, (n+63)/64, (m+63)/64, batch, 128)
+	}
 	return s.launchGrid("gemm", 13, (n+63)/64, (m+63)/64, batch)
 }
 
