@@ -19,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 out=bin/gpu-check
+rm -rf "$out"
 mkdir -p "$out"
 
 # CUDA headers and the libcuda stub, unpacked privately.
@@ -41,27 +42,28 @@ cat > "$out/run.sh" <<'RUN'
 set -u
 res="${OUT:-.}/results.txt"
 bin="$(cd "$(dirname "$0")" && pwd)"
+logs="${OUT:-$bin}"  # full logs come back next to results.txt
 log() { echo "$@" | tee -a "$res"; }
 : > "$res"
 log "# gradlab GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1 | tee -a "$res"
 
 log "## CUDA kernel conformance (vs float64 reference) and GPU vs CPU"
-(cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|TF32|PTX' -test.timeout 300s) > "$bin/conf.log" 2>&1
+(cd kernels/cuda && "$bin/cuda-kernels.test" -test.v -test.run 'Conformance|AgainstCPU|TF32|PTX' -test.timeout 300s) > "$logs/conf.log" 2>&1
 conf=$?
-(cd engine && "$bin/engine-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$bin/conf.log" 2>&1
+(cd engine && "$bin/engine-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$logs/conf.log" 2>&1
 conf=$((conf + $?))
-grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go' "$bin/conf.log" | grep -v '=== RUN' | tee -a "$res" | tail -40
+grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go' "$logs/conf.log" | grep -v '=== RUN' | tee -a "$res" | tail -40
 if [ $conf -ne 0 ]; then
   log "(last lines of the test log)"
-  tail -20 "$bin/conf.log" | tee -a "$res"
+  tail -20 "$logs/conf.log" | tee -a "$res"
 fi
 
 log "## CUDA kernel benchmarks"
-(cd kernels/cuda && "$bin/cuda-kernels.test" -test.run NONE -test.bench . -test.benchtime 2s -test.timeout 300s) 2>&1 | tee -a "$res" > "$bin/bench.log"
+(cd kernels/cuda && "$bin/cuda-kernels.test" -test.run NONE -test.bench . -test.benchtime 2s -test.timeout 300s) 2>&1 | tee -a "$res" > "$logs/bench.log"
 
 log "## PyTorch on the same card (matmul 4096, copy 256 MiB)"
-python3 - <<'PY' 2>&1 | tee -a "$res" > "$bin/torch.log"
+python3 - <<'PY' 2>&1 | tee -a "$res" > "$logs/torch.log"
 try:
     import time, torch
     d = torch.device("cuda")
@@ -86,16 +88,16 @@ except Exception as e:
 PY
 
 log "## CPU engine benchmark on this machine's CPU (pure-Go BLAS)"
-"$bin/engine-bench.test" -test.run NONE -test.bench 'EngineMLP' -test.benchtime 20x 2>&1 | tee -a "$res" > "$bin/cpu.log"
+"$bin/engine-bench.test" -test.run NONE -test.bench 'EngineMLP' -test.benchtime 20x 2>&1 | tee -a "$res" > "$logs/cpu.log"
 
 log ""
 log "## Summary"
 {
   printf '%-44s %s\n' "check" "result"
   printf '%-44s %s\n' "conformance, GPU-vs-CPU and engine-on-GPU tests" "$([ $conf -eq 0 ] && echo PASS || echo FAIL)"
-  grep -E '^Benchmark' "$bin/bench.log" | awk '{v=""; for(i=1;i<=NF;i++) if($i ~ /TFLOP|GB\/s/) v=$(i-1)" "$i; printf "%-44s %s\n", $1, v}'
-  grep -E '^torch' "$bin/torch.log" | awk '{printf "%-44s %s %s\n", $1" "$2" "$3, $4, $5}'
-  grep -E '^Benchmark' "$bin/cpu.log" | awk '{printf "%-44s %s ns/op\n", $1, $3}'
+  grep -E '^Benchmark' "$logs/bench.log" | awk '{v=""; for(i=1;i<=NF;i++) if($i ~ /TFLOP|GB\/s/) v=$(i-1)" "$i; printf "%-44s %s\n", $1, v}'
+  grep -E '^torch' "$logs/torch.log" | awk '{printf "%-44s %s %s\n", $1" "$2" "$3, $4, $5}'
+  grep -E '^Benchmark' "$logs/cpu.log" | awk '{printf "%-44s %s ns/op\n", $1, $3}'
 } | tee -a "$res"
 exit $conf
 RUN
