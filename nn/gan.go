@@ -293,11 +293,13 @@ func (m *DCGenerator) Forward(b *Binding, z, y *gorgonia.Node) (*gorgonia.Node, 
 
 // DCDiscriminator is a conditional DCGAN discriminator: 4×4 convolution
 // (stride 2) of the image plus a per-class bias map → leaky ReLU → 4×4
-// convolution (stride 2) to twice the channels → leaky ReLU → linear to one
-// logit. The class enters as conv(x) + y·Wy (one learned bias per class
-// and channel), which equals a convolution of the image concatenated with
-// constant one-hot planes away from the borders. Parameters: "d.conv1.w/b",
-// "d.cond.w" [Classes, Hidden[0]], "d.conv2.w/b", "d.fc.w/b".
+// convolution (stride 2) to twice the channels → leaky ReLU → features φ
+// (flattened) → logit w·φ + b + (y·P)·φ. The class enters twice: as
+// conv(x) + y·Wy (one learned bias per class and channel, which equals a
+// convolution of the image concatenated with constant one-hot planes away
+// from the borders) and through the projection term. Parameters:
+// "d.conv1.w/b", "d.cond.w" [Classes, Hidden[0]], "d.conv2.w/b",
+// "d.fc.w/b", "d.proj.w" [Classes, features].
 type DCDiscriminator struct {
 	core
 	cfg GANConfig
@@ -317,7 +319,9 @@ func NewDCDiscriminator(rng *rand.Rand, dt gt.Dtype, cfg GANConfig) (*DCDiscrimi
 	b.conv("d.conv1", cfg.Image[0], c1, 4, true)
 	b.add("d.cond.w", false, tensor.Normal(0, 0.1), cfg.Classes, c1)
 	b.conv("d.conv2", c1, 2*c1, 4, true)
-	b.linear("d.fc", 2*c1*(cfg.Image[1]/4)*(cfg.Image[2]/4), 1, true)
+	feat := 2 * c1 * (cfg.Image[1] / 4) * (cfg.Image[2] / 4)
+	b.linear("d.fc", feat, 1, true)
+	b.add("d.proj.w", false, tensor.Normal(0, 1/math.Sqrt(float64(feat))), cfg.Classes, feat)
 	return m, b.err
 }
 
@@ -349,7 +353,11 @@ func (m *DCDiscriminator) Forward(b *Binding, x, y *gorgonia.Node) (*gorgonia.No
 	if h, err = ops.Flatten(h); err != nil {
 		return nil, err
 	}
-	return linear(b, "d.fc", h, true)
+	logit, err := linear(b, "d.fc", h, true)
+	if err != nil {
+		return nil, err
+	}
+	return projection(b, "d.proj.w", logit, h, y)
 }
 
 // runningStats is the batch-statistics side of BatchStatser, for networks
