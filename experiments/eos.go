@@ -59,7 +59,7 @@ func EOS() *Experiment {
 		{Key: "model.hidden", Default: []int{128}, Help: "hidden widths of the GELU MLP"},
 		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
 		{Key: "gd.lr", Default: 0.1, Help: "full-batch GD step size η (2/η is the edge of stability)"},
-		{Key: "gd.steps", Default: 2500, Help: "GD steps"},
+		{Key: "gd.steps", Default: 3500, Help: "GD steps"},
 		{Key: "ngd.lr", Default: 0.02, Help: "normalized GD step size"},
 		{Key: "ngd.steps", Default: 2000, Help: "normalized-GD steps after the GD phase (0 skips the phase)"},
 		{Key: "probe.every", Default: 10, Help: "steps between λ₁ measurements during GD"},
