@@ -293,18 +293,3 @@ type Set[T Float] interface {
 	// re-orthogonalisation needs) and returns the norm of the result.
 	Orthogonalize(v Buffer[T], basis []Buffer[T]) (float64, error)
 }
-
-// checkLen is a helper for implementations: every buffer must hold at least
-// the given number of elements.
-func checkLen[T Float](what string, b Buffer[T], n int) error {
-	if b == nil {
-		return fmt.Errorf("kernels: %s: nil buffer", what)
-	}
-	if b.Len() < n {
-		return fmt.Errorf("kernels: %s: buffer of %d elements, need %d", what, b.Len(), n)
-	}
-	return nil
-}
-
-// CheckLen is checkLen for implementations outside this package.
-func CheckLen[T Float](what string, b Buffer[T], n int) error { return checkLen[T](what, b, n) }
