@@ -82,9 +82,11 @@ func newBatchIO(g *gorgonia.ExprGraph, dt gt.Dtype, ds *data.Dataset, batch int,
 func (b *batchIO) fill(ds *data.Dataset, idx []int) {
 	es := ds.ExampleSize()
 	od := b.outDim
-	switch xs := b.x.Data().(type) {
-	case []float32:
-		ts := b.t.Data().([]float32)
+	// Float32s/Float64s rather than Data(): Data boxes the slice (an
+	// allocation per call).
+	switch b.x.Dtype() {
+	case gt.Float32:
+		xs, ts := b.x.Float32s(), b.t.Float32s()
 		clear(ts)
 		for r, i := range idx {
 			copy(xs[r*es:(r+1)*es], ds.X[i*es:(i+1)*es])
@@ -95,8 +97,8 @@ func (b *batchIO) fill(ds *data.Dataset, idx []int) {
 			}
 		}
 		clear(xs[len(idx)*es:])
-	case []float64:
-		ts := b.t.Data().([]float64)
+	case gt.Float64:
+		xs, ts := b.x.Float64s(), b.t.Float64s()
 		clear(ts)
 		for r, i := range idx {
 			src := ds.X[i*es : (i+1)*es]

@@ -74,3 +74,22 @@ func TestExampleLoss(t *testing.T) {
 		t.Error("unknown kind accepted")
 	}
 }
+
+func TestFillDoesNotAllocate(t *testing.T) {
+	ds, err := data.GaussianMixture(3, 1, 10, 2, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, _ := nn.ParseActivation("relu")
+	for _, dt := range []gt.Dtype{gt.Float32, gt.Float64} {
+		m, _ := nn.NewMLP(tensor.NewRNG(1, 1), dt, []int{2, 3}, act, tensor.Normal(0, 1))
+		g, err := Build(m, ds, 4, CrossEntropy, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := []int{1, 2, 3, 4}
+		if n := testing.AllocsPerRun(20, func() { _ = g.Fill(ds, idx) }); n != 0 {
+			t.Errorf("%v: Fill allocates %v times per call", dt, n)
+		}
+	}
+}
