@@ -44,6 +44,10 @@ type chunkProgram struct {
 	probes []*gt.Dense
 	batch  int
 	nParam int // number of parameter tensors
+	// grad computes only the loss and gradient (a third of the cost of
+	// prog), on its own graph with its own input tensors.
+	gradObj  *objective.Graph
+	gradProg *engine.Program
 }
 
 // HessianOperator is the Hessian of a model's mean loss over a dataset (or
@@ -56,7 +60,9 @@ type chunkProgram struct {
 //
 // The parameter tensors are shared with the model: the operator always
 // sees the current weights. The programs are compiled once by
-// NewHessianOperator and reused by every call; an Apply writes the probe
+// NewHessianOperator (an HVP program, and a cheaper loss-and-gradient
+// program on a second graph, per chunk size) and reused by every call; an
+// Apply writes the probe
 // vector into the probe nodes' backing tensors and allocates no vectors of
 // its own. A HessianOperator is not safe for concurrent use.
 type HessianOperator struct {
@@ -116,7 +122,7 @@ func NewHessianOperator(model nn.Model, ds *data.Dataset, opts HVPOptions) (*Hes
 	}
 	if r := len(idx) % chunk; r != 0 {
 		if h.tail, err = newChunkProgram(model, ds, r, kind, opts.Flatten); err != nil {
-			_ = h.full.prog.Close()
+			_ = h.full.close()
 			return nil, err
 		}
 	}
@@ -170,7 +176,26 @@ func newChunkProgram(model nn.Model, ds *data.Dataset, batch int, kind objective
 		}
 		probes[i] = d
 	}
-	return &chunkProgram{obj: obj, prog: prog, probes: probes, batch: batch, nParam: len(wrt)}, nil
+	gobj, err := objective.Build(model, ds, batch, kind, flatten)
+	if err != nil {
+		_ = prog.Close()
+		return nil, fmt.Errorf("curvature: hessian operator: %w", err)
+	}
+	ggrads, err := autodiff.Grad(gobj.Loss, gobj.ParamNodes...)
+	if err != nil {
+		_ = prog.Close()
+		return nil, fmt.Errorf("curvature: hessian operator: gradient: %w", err)
+	}
+	gprog, err := engine.Compile(gobj.G, append(gorgonia.Nodes{gobj.Loss}, ggrads...)...)
+	if err != nil {
+		_ = prog.Close()
+		return nil, fmt.Errorf("curvature: hessian operator: %w", err)
+	}
+	return &chunkProgram{obj: obj, prog: prog, probes: probes, batch: batch, nParam: len(wrt), gradObj: gobj, gradProg: gprog}, nil
+}
+
+func (c *chunkProgram) close() error {
+	return errors.Join(c.prog.Close(), c.gradProg.Close())
 }
 
 // Dim returns the number of trainable parameters.
@@ -214,14 +239,14 @@ func (h *HessianOperator) setProbe(c *chunkProgram, v []float64) {
 	}
 }
 
-// addOutputs adds w times outputs first..first+nParam-1 of c (flattened in
-// order) to dst.
-func (h *HessianOperator) addOutputs(dst []float64, c *chunkProgram, first int, w float64) error {
+// addOutputs adds w times outputs first..first+nParam-1 of prog (flattened
+// in order) to dst.
+func (h *HessianOperator) addOutputs(dst []float64, prog *engine.Program, nParam, first int, w float64) error {
 	off := 0
-	for i := 0; i < c.nParam; i++ {
+	for i := 0; i < nParam; i++ {
 		n := h.sizes[i]
 		out := dst[off : off+n]
-		switch d := c.prog.Output(first + i).Data().(type) {
+		switch d := prog.Output(first + i).Data().(type) {
 		case []float64:
 			if len(d) != n {
 				return fmt.Errorf("curvature: hessian operator: output %d has %d elements, want %d", first+i, len(d), n)
@@ -248,13 +273,16 @@ func (h *HessianOperator) addOutputs(dst []float64, c *chunkProgram, first int, 
 	return nil
 }
 
-// run evaluates every chunk with probe v (nil: zero probe) and calls fn
-// with each chunk's program and weight.
+// run evaluates every chunk, the HVP program with probe v or, when v is
+// nil, the gradient program, and calls fn with each chunk's program and
+// weight.
 func (h *HessianOperator) run(v []float64, fn func(c *chunkProgram, w float64) error) error {
 	n := len(h.idx)
-	h.setProbe(h.full, v)
-	if h.tail != nil {
-		h.setProbe(h.tail, v)
+	if v != nil {
+		h.setProbe(h.full, v)
+		if h.tail != nil {
+			h.setProbe(h.tail, v)
+		}
 	}
 	for start := 0; start < n; start += h.chunk {
 		end := min(start+h.chunk, n)
@@ -262,10 +290,14 @@ func (h *HessianOperator) run(v []float64, fn func(c *chunkProgram, w float64) e
 		if end-start != h.chunk {
 			c = h.tail
 		}
-		if err := c.obj.Fill(h.ds, h.idx[start:end]); err != nil {
+		obj, prog := c.obj, c.prog
+		if v == nil {
+			obj, prog = c.gradObj, c.gradProg
+		}
+		if err := obj.Fill(h.ds, h.idx[start:end]); err != nil {
 			return fmt.Errorf("curvature: hessian operator: %w", err)
 		}
-		if err := c.prog.Run(); err != nil {
+		if err := prog.Run(); err != nil {
 			return fmt.Errorf("curvature: hessian operator: %w", err)
 		}
 		if err := fn(c, float64(end-start)/float64(n)); err != nil {
@@ -283,7 +315,7 @@ func (h *HessianOperator) Apply(dst, v []float64) error {
 	clear(dst)
 	h.applies++
 	return h.run(v, func(c *chunkProgram, w float64) error {
-		return h.addOutputs(dst, c, 1+c.nParam, w)
+		return h.addOutputs(dst, c.prog, c.nParam, 1+c.nParam, w)
 	})
 }
 
@@ -298,7 +330,7 @@ func (h *HessianOperator) Gradient(grad []float64) (float64, error) {
 	}
 	var loss float64
 	err := h.run(nil, func(c *chunkProgram, w float64) error {
-		l, err := c.prog.Scalar(0)
+		l, err := c.gradProg.Scalar(0)
 		if err != nil {
 			return fmt.Errorf("curvature: hessian operator: %w", err)
 		}
@@ -306,7 +338,7 @@ func (h *HessianOperator) Gradient(grad []float64) (float64, error) {
 		if grad == nil {
 			return nil
 		}
-		return h.addOutputs(grad, c, 1, w)
+		return h.addOutputs(grad, c.gradProg, c.nParam, 1, w)
 	})
 	if err != nil {
 		return math.NaN(), err
@@ -325,9 +357,9 @@ func (h *HessianOperator) ParamVector(dst []float64) []float64 {
 
 // Close releases the compiled programs.
 func (h *HessianOperator) Close() error {
-	err := h.full.prog.Close()
+	err := h.full.close()
 	if h.tail != nil {
-		err = errors.Join(err, h.tail.prog.Close())
+		err = errors.Join(err, h.tail.close())
 	}
 	return err
 }
