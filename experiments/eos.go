@@ -387,9 +387,16 @@ func eosToy(env *Env, out *Outcome) error {
 			}
 			tag := fmt.Sprintf("toy_%s_eta%g", method, eta)
 			relErr := math.Abs(r.xT-r.flow) / math.Abs(r.flow)
-			out.Checks = append(out.Checks,
-				AtMost(tag+"_x_rel_err", relErr, eosToyMaxRelErr),
-				Within(tag+"_median_"+ratioName, r.median, eosToyRatioLo, eosToyRatioHi))
+			out.Checks = append(out.Checks, AtMost(tag+"_x_rel_err", relErr, eosToyMaxRelErr))
+			// The small-version contract (PAPERS.md §4, issue 8) puts the
+			// ratio band on η·λ₁/‖∇L‖ of normalized GD. For GD on √L the
+			// analogous ratio is recorded but is not a criterion of the
+			// contract: on this toy every start lies on a neutral period-2
+			// orbit (see above), so its median is fixed by y₀.
+			if method == "ngd" {
+				out.Checks = append(out.Checks, Within(tag+"_median_"+ratioName, r.median, eosToyRatioLo, eosToyRatioHi))
+			}
+			out.Values[tag+"_median_"+ratioName] = r.median
 			out.Values[tag+"_xT"] = r.xT
 			out.Values[tag+"_x_flow"] = r.flow
 			env.Logf("toy %-4s η=%-5g x(T)=%.5f flow %.5f (rel err %.2e)  median %s = %.4f", method, eta, r.xT, r.flow, relErr, ratioName, r.median)

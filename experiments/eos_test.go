@@ -98,7 +98,10 @@ func TestEOSTinyRun(t *testing.T) {
 	for _, c := range s.Checks {
 		names[c.Name] = true
 	}
-	for _, want := range []string{"toy_ngd_eta0.2_x_rel_err", "toy_sqrt_eta0.2_median_eta_lambda_over_2sqrt_loss",
+	if _, ok := s.Values["toy_sqrt_eta0.2_median_eta_lambda_over_2sqrt_loss"]; !ok {
+		t.Error("the √L toy's ratio is not recorded")
+	}
+	for _, want := range []string{"toy_ngd_eta0.2_x_rel_err", "toy_sqrt_eta0.2_x_rel_err", "toy_ngd_eta0.2_median_eta_lambda_over_grad_norm",
 		"gd_initial_eta_lambda", "gd_median_eta_lambda_last_third", "ngd_median_eta_lambda_over_grad_norm_second_half", "ngd_lambda_end_over_start"} {
 		if !names[want] {
 			t.Errorf("missing check %s (have %v)", want, names)
