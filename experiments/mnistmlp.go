@@ -46,9 +46,10 @@ func MNISTMLP() *Experiment {
 	}
 }
 
-// mnistMLPCurvature rebuilds mnist-mlp's model and datasets as runMNISTMLP
-// prepares them (training subset, normalization by the training set's
-// statistics), for Hessian measurements on a checkpoint.
+// mnistMLPCurvature builds mnist-mlp's model (seeded by the config's seed)
+// and datasets (training subset, normalization by the training set's
+// statistics): the setup of a run, and of Hessian measurements on one of
+// its checkpoints.
 func mnistMLPCurvature(cfg *config.Config) (*CurvatureSetup, error) {
 	trainSet, err := data.LoadMNIST("train", cfg.String("data.dir"))
 	if err != nil {
@@ -100,41 +101,12 @@ func parseDtype(s string) (gt.Dtype, error) {
 
 func runMNISTMLP(ctx context.Context, env *Env) (*Outcome, error) {
 	cfg := env.Config
-	trainSet, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	setup, err := mnistMLPCurvature(cfg)
 	if err != nil {
 		return nil, err
 	}
-	testSet, err := data.LoadMNIST("test", cfg.String("data.dir"))
-	if err != nil {
-		return nil, err
-	}
-	if n := cfg.Int("data.train_size"); n > 0 {
-		if n > trainSet.Len() {
-			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
-		}
-		trainSet = trainSet.Head(n)
-	}
-	mean, std := trainSet.MeanStd()
-	if err := trainSet.Normalize(mean, std); err != nil {
-		return nil, err
-	}
-	if err := testSet.Normalize(mean, std); err != nil {
-		return nil, err
-	}
-	dt, err := parseDtype(cfg.String("model.dtype"))
-	if err != nil {
-		return nil, err
-	}
-	act, err := nn.ParseActivation(cfg.String("model.activation"))
-	if err != nil {
-		return nil, err
-	}
-	widths := append([]int{trainSet.ExampleSize()}, cfg.Ints("model.hidden")...)
-	widths = append(widths, trainSet.Classes)
-	model, err := nn.NewMLP(tensor.NewRNG(env.Seed, 0), dt, widths, act, tensor.KaimingUniform())
-	if err != nil {
-		return nil, err
-	}
+	model, trainSet, testSet := setup.Model.(*nn.MLP), setup.Train, setup.Test
+	widths, dt := model.Widths, model.Params()[0].Value.Dtype()
 	epochs, batch := cfg.Int("train.epochs"), cfg.Int("train.batch_size")
 	if batch <= 0 || batch > trainSet.Len() {
 		return nil, fmt.Errorf("train.batch_size %d: want 1..%d", batch, trainSet.Len())
