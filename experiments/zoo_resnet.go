@@ -13,16 +13,16 @@ import (
 	"github.com/gradlab/gradlab/train"
 )
 
-// ZooResNet trains a batch-norm ResNet (ResNet-20 by default) on
-// Fashion-MNIST and checks its test accuracy; it also reports the wall time
-// per epoch.
+// ZooResNet trains a batch-norm ResNet on Fashion-MNIST (a ResNet-8 with
+// widths 16, 32, 64 in the small preset, ResNet-20 in the full one) and
+// checks its test accuracy; it also reports the wall time per epoch.
 func ZooResNet() *Experiment {
 	params := []config.Param{
 		{Key: "data.dir", Default: "", Help: "folder with the Fashion-MNIST IDX files (default: " + data.FashionMNISTDir + ")"},
 		{Key: "data.train_size", Default: 0, Help: "use the first N training images (0 = all 60,000)"},
 		{Key: "data.test_size", Default: 0, Help: "evaluate on the first N test images (0 = all 10,000)"},
 		{Key: "model.widths", Default: []int{16, 32, 64}, Help: "channels of the ResNet stages"},
-		{Key: "model.blocks", Default: []int{3, 3, 3}, Help: "basic blocks per stage ([3,3,3] = ResNet-20)"},
+		{Key: "model.blocks", Default: []int{1, 1, 1}, Help: "basic blocks per stage ([1,1,1] = ResNet-8, [3,3,3] = ResNet-20)"},
 		{Key: "model.activation", Default: "relu", Help: "relu, gelu, tanh or leaky_relu:<alpha>"},
 		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
 		{Key: "train.epochs", Default: 4, Help: "training epochs"},
@@ -34,13 +34,13 @@ func ZooResNet() *Experiment {
 	params = append(params, optimParams("adam", 2e-3, "cosine")...)
 	return &Experiment{
 		Name:        "zoo-resnet-fmnist",
-		Description: "batch-norm ResNet-20 on Fashion-MNIST; verdict on test accuracy, reports time per epoch",
+		Description: "batch-norm ResNet (small: ResNet-8, full: ResNet-20) on Fashion-MNIST; verdict on test accuracy ≥ 90%, reports time per epoch",
 		Params:      params,
 		Presets: map[string]map[string]any{
 			"small": {},
-			"full":  {"train.epochs": 15},
+			"full":  {"model.blocks": []int{3, 3, 3}, "train.epochs": 10},
 		},
-		FullRuntime: "ResNet-20: see time per epoch in summary.json (tens of minutes per epoch on a loaded 2-core CPU)",
+		FullRuntime: "small (ResNet-8, 4 epochs): 22 minutes on the 2-core CPU at load ≈ 4, about an hour at load ≈ 15; full (ResNet-20, 10 epochs): several hours",
 		Run:         runZooResNet,
 	}
 }
