@@ -4,6 +4,10 @@ import (
 	"math"
 	"testing"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -75,4 +79,30 @@ func TestMatMulAgreesWithNaiveProduct(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGonumEntryPointsFollow checks that blas64/blas32 compute the same
+// product as the loop after Enable (our convolution calls them directly).
+func TestGonumEntryPointsFollow(t *testing.T) {
+	Enable()
+	a := []float64{1, 2, 3, 4, 5, 6}    // 2×3
+	b := []float64{1, 0, -1, 2, 0.5, 1} // 3×2
+	c := make([]float64, 4)
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2)
+	want := []float64{1*1 + 2*(-1) + 3*0.5, 1*0 + 2*2 + 3*1, 4*1 + 5*(-1) + 6*0.5, 4*0 + 5*2 + 6*1}
+	for i := range want {
+		if math.Abs(c[i]-want[i]) > 1e-12 {
+			t.Fatalf("Dgemm %v, want %v", c, want)
+		}
+	}
+	a32 := []float32{1, 2, 3, 4, 5, 6}
+	b32 := []float32{1, 0, -1, 2, 0.5, 1}
+	c32 := make([]float32, 4)
+	blas32.Implementation().Sgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, a32, 3, b32, 2, 0, c32, 2)
+	for i := range want {
+		if math.Abs(float64(c32[i])-want[i]) > 1e-5 {
+			t.Fatalf("Sgemm %v, want %v", c32, want)
+		}
+	}
+	t.Logf("blas64: %T, blas32: %T", blas64.Implementation(), blas32.Implementation())
 }
