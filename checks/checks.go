@@ -235,9 +235,12 @@ func Catalogue(seed uint64) []Case {
 	return cs
 }
 
-// modelCase checks a model's cross-entropy on a fixed random batch with
-// respect to all of its parameters.
-func modelCase(name string, seed uint64, m nn.Model, inShape []int, classes int) Case {
+// modelCase checks a model's loss on a fixed random batch with respect to
+// all of its trainable parameters: softmax cross-entropy on random labels
+// when classes > 1, ½·mean squared error on random targets when the model
+// has one output (classes = 1). ids, when not nil, replaces the random input
+// by token ids (language models).
+func modelCase(name string, seed uint64, m nn.Model, inShape []int, classes int, ids []int) Case {
 	rng := rand.New(rand.NewPCG(seed, 77))
 	ps := m.Params().Trainable()
 	params := make([]fdcheck.Param, len(ps))
@@ -252,18 +255,36 @@ func modelCase(name string, seed uint64, m nn.Model, inShape []int, classes int)
 	for i := range x {
 		x[i] = rng.NormFloat64()
 	}
-	labels := make([]int, inShape[0])
+	rows := inShape[0]
+	if ids != nil {
+		rows = len(ids)
+	}
+	labels := make([]int, rows)
+	targets := make([]float64, rows)
 	for i := range labels {
-		labels[i] = rng.IntN(classes)
+		labels[i] = rng.IntN(max(classes, 1))
+		targets[i] = rng.NormFloat64()
 	}
 	return Case{Name: name, Family: "model", Params: params, Build: func(g *gorgonia.ExprGraph, in gorgonia.Nodes) (*gorgonia.Node, error) {
-		b, err := nn.BindNodes(g, ps, in)
+		b, err := nn.BindNodes(g, m.Params(), in)
 		if err != nil {
 			return nil, err
 		}
-		out, err := m.Forward(b, constant(inShape, x))
+		// The input is a node of g (not a free constant): models such as
+		// the GPT build further nodes on their input's graph.
+		iv := gt.New(gt.WithShape(inShape...), gt.WithBacking(x))
+		if ids != nil {
+			if iv, err = ops.IDs(ids, gt.Shape(inShape), gt.Float64); err != nil {
+				return nil, err
+			}
+		}
+		input := gorgonia.NewTensor(g, gt.Float64, len(inShape), gorgonia.WithShape(inShape...), gorgonia.WithName("input"), gorgonia.WithValue(iv))
+		out, err := m.Forward(b, input)
 		if err != nil {
 			return nil, err
+		}
+		if classes == 1 {
+			return nn.MSE(out, constant([]int{rows, 1}, targets))
 		}
 		oh, err := ops.OneHot(labels, classes, gt.Float64)
 		if err != nil {
@@ -284,7 +305,7 @@ func modelCases(seed uint64) []Case {
 		if err != nil {
 			panic(err)
 		}
-		cs = append(cs, modelCase("mlp 5-7-6-3 "+a, seed, m, []int{4, 5}, 3))
+		cs = append(cs, modelCase("mlp 5-7-6-3 "+a, seed, m, []int{4, 5}, 3, nil))
 	}
-	return cs
+	return append(cs, zooCases(seed)...)
 }
