@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/optim"
 )
 
@@ -64,4 +65,45 @@ func newOptimizer(cfg *config.Config, totalSteps int) (optim.Optimizer, optim.Sc
 		return nil, nil, fmt.Errorf("optim.schedule %q: want constant or cosine", s)
 	}
 	return o, sched, nil
+}
+
+// loadSplits loads the training and test splits with load from the
+// config's data.dir, keeping the first data.train_size training examples
+// and, where the experiment has the key, the first data.test_size test
+// examples (0 keeps all).
+func loadSplits(cfg *config.Config, load func(split, dir string) (*data.Dataset, error)) (trainSet, testSet *data.Dataset, err error) {
+	dir := cfg.String("data.dir")
+	if trainSet, err = load("train", dir); err != nil {
+		return nil, nil, err
+	}
+	if testSet, err = load("test", dir); err != nil {
+		return nil, nil, err
+	}
+	if n := cfg.Int("data.train_size"); n > 0 {
+		if n > trainSet.Len() {
+			return nil, nil, fmt.Errorf("data.train_size %d exceeds the %d training examples", n, trainSet.Len())
+		}
+		trainSet = trainSet.Head(n)
+	}
+	if _, ok := cfg.Lookup("data.test_size"); ok {
+		if n := cfg.Int("data.test_size"); n > 0 {
+			if n > testSet.Len() {
+				return nil, nil, fmt.Errorf("data.test_size %d exceeds the %d test examples", n, testSet.Len())
+			}
+			testSet = testSet.Head(n)
+		}
+	}
+	return trainSet, testSet, nil
+}
+
+// normalizeByFirst normalizes every set in place by the per-channel mean and
+// standard deviation of the first (the training set).
+func normalizeByFirst(sets ...*data.Dataset) error {
+	mean, std := sets[0].MeanStd()
+	for _, ds := range sets {
+		if err := ds.Normalize(mean, std); err != nil {
+			return err
+		}
+	}
+	return nil
 }

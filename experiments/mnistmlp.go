@@ -51,25 +51,11 @@ func MNISTMLP() *Experiment {
 // statistics): the setup of a run, and of Hessian measurements on one of
 // its checkpoints.
 func mnistMLPCurvature(cfg *config.Config) (*CurvatureSetup, error) {
-	trainSet, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	trainSet, testSet, err := loadSplits(cfg, data.LoadMNIST)
 	if err != nil {
 		return nil, err
 	}
-	testSet, err := data.LoadMNIST("test", cfg.String("data.dir"))
-	if err != nil {
-		return nil, err
-	}
-	if n := cfg.Int("data.train_size"); n > 0 {
-		if n > trainSet.Len() {
-			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
-		}
-		trainSet = trainSet.Head(n)
-	}
-	mean, std := trainSet.MeanStd()
-	if err := trainSet.Normalize(mean, std); err != nil {
-		return nil, err
-	}
-	if err := testSet.Normalize(mean, std); err != nil {
+	if err := normalizeByFirst(trainSet, testSet); err != nil {
 		return nil, err
 	}
 	dt, err := parseDtype(cfg.String("model.dtype"))

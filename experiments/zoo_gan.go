@@ -58,19 +58,9 @@ func ZooGAN() *Experiment {
 
 func runZooGAN(ctx context.Context, env *Env) (*Outcome, error) {
 	cfg := env.Config
-	trainSet, err := data.LoadMNIST("train", cfg.String("data.dir"))
+	trainSet, testSet, err := loadSplits(cfg, data.LoadMNIST)
 	if err != nil {
 		return nil, err
-	}
-	testSet, err := data.LoadMNIST("test", cfg.String("data.dir"))
-	if err != nil {
-		return nil, err
-	}
-	if n := cfg.Int("data.train_size"); n > 0 {
-		if n > trainSet.Len() {
-			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
-		}
-		trainSet = trainSet.Head(n)
 	}
 	for _, ds := range []*data.Dataset{trainSet, testSet} {
 		for i, v := range ds.X {

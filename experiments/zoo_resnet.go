@@ -47,28 +47,11 @@ func ZooResNet() *Experiment {
 
 func runZooResNet(ctx context.Context, env *Env) (*Outcome, error) {
 	cfg := env.Config
-	trainSet, err := data.LoadFashionMNIST("train", cfg.String("data.dir"))
+	trainSet, testSet, err := loadSplits(cfg, data.LoadFashionMNIST)
 	if err != nil {
 		return nil, err
 	}
-	testSet, err := data.LoadFashionMNIST("test", cfg.String("data.dir"))
-	if err != nil {
-		return nil, err
-	}
-	if n := cfg.Int("data.train_size"); n > 0 {
-		if n > trainSet.Len() {
-			return nil, fmt.Errorf("data.train_size %d exceeds the %d training images", n, trainSet.Len())
-		}
-		trainSet = trainSet.Head(n)
-	}
-	if n := cfg.Int("data.test_size"); n > 0 {
-		testSet = testSet.Head(n)
-	}
-	mean, std := trainSet.MeanStd()
-	if err := trainSet.Normalize(mean, std); err != nil {
-		return nil, err
-	}
-	if err := testSet.Normalize(mean, std); err != nil {
+	if err := normalizeByFirst(trainSet, testSet); err != nil {
 		return nil, err
 	}
 	dt, err := parseDtype(cfg.String("model.dtype"))
