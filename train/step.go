@@ -168,14 +168,24 @@ func (p *EvalProgram) Run(ds *data.Dataset, n int) (Eval, error) {
 		if err != nil {
 			return Eval{}, err
 		}
+		// One type switch per batch, not per example (Data boxes the slice).
+		var o32 []float32
+		var o64 []float64
+		switch d := out.Data().(type) {
+		case []float32:
+			o32 = d
+		case []float64:
+			o64 = d
+		default:
+			return Eval{}, fmt.Errorf("train: evaluation output has dtype %v", out.Dtype())
+		}
 		for r, i := range idx {
-			switch d := out.Data().(type) {
-			case []float32:
+			if o32 != nil {
 				for j := range row {
-					row[j] = float64(d[r*od+j])
+					row[j] = float64(o32[r*od+j])
 				}
-			case []float64:
-				copy(row, d[r*od:(r+1)*od])
+			} else {
+				copy(row, o64[r*od:(r+1)*od])
 			}
 			l, hit := objective.ExampleLoss(p.loss, row, ds, i)
 			lossSum += l
