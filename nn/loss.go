@@ -4,61 +4,27 @@ import (
 	"fmt"
 
 	"gorgonia.org/gorgonia"
+
+	"github.com/gradlab/gradlab/ops"
 )
 
 // LogSoftmax returns the log-softmax of logits (batch, classes) over the last
-// axis, composed as z − max − log Σ exp(z − max). The max is a constant
-// shift: it cancels mathematically, so its gradient does not matter.
+// axis (ops.LogSoftmax, differentiable to any order).
 func LogSoftmax(logits *gorgonia.Node) (*gorgonia.Node, error) {
 	if logits.Dims() != 2 {
 		return nil, fmt.Errorf("nn: log-softmax wants (batch, classes), got %v", logits.Shape())
 	}
-	m, err := gorgonia.Max(logits, 1)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := gorgonia.BroadcastSub(logits, m, nil, []byte{1})
-	if err != nil {
-		return nil, err
-	}
-	e, err := gorgonia.Exp(sh)
-	if err != nil {
-		return nil, err
-	}
-	s, err := gorgonia.Sum(e, 1)
-	if err != nil {
-		return nil, err
-	}
-	ls, err := gorgonia.Log(s)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.BroadcastSub(sh, ls, nil, []byte{1})
+	return ops.LogSoftmax(logits)
 }
 
 // CrossEntropy is the mean over the batch of −Σ_c t_c·log softmax(z)_c, with
-// targets t given as one-hot (or soft) rows of the same shape as logits.
+// targets t given as one-hot (or soft) rows of the same shape as logits
+// (ops.SoftmaxCrossEntropy).
 func CrossEntropy(logits, targets *gorgonia.Node) (*gorgonia.Node, error) {
-	if !logits.Shape().Eq(targets.Shape()) {
-		return nil, fmt.Errorf("nn: cross-entropy: logits %v and targets %v differ in shape", logits.Shape(), targets.Shape())
+	if logits.Dims() != 2 || !logits.Shape().Eq(targets.Shape()) {
+		return nil, fmt.Errorf("nn: cross-entropy: logits %v and targets %v must be equal (batch, classes) shapes", logits.Shape(), targets.Shape())
 	}
-	lp, err := LogSoftmax(logits)
-	if err != nil {
-		return nil, err
-	}
-	p, err := gorgonia.HadamardProd(lp, targets)
-	if err != nil {
-		return nil, err
-	}
-	s, err := gorgonia.Sum(p, 1)
-	if err != nil {
-		return nil, err
-	}
-	m, err := gorgonia.Mean(s)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Neg(m)
+	return ops.SoftmaxCrossEntropy(logits, targets)
 }
 
 // MSE is the mean over the batch of ½‖pred − target‖² (summed over outputs).
