@@ -71,20 +71,8 @@ func castScalar(x *gorgonia.Node, v float64) any {
 	return v
 }
 
-// LeakyReLU is max(x, αx) for 0 ≤ α < 1, composed as α·x + (1−α)·relu(x) so
-// that it is twice differentiable through the autodiff pass.
+// LeakyReLU is max(x, αx) for 0 ≤ α < 1 (ops.LeakyReLU, differentiable to
+// any order).
 func LeakyReLU(x *gorgonia.Node, alpha float64) (*gorgonia.Node, error) {
-	r, err := gorgonia.Rectify(x)
-	if err != nil {
-		return nil, err
-	}
-	lin, err := gorgonia.Mul(x, scalarLike(x, alpha))
-	if err != nil {
-		return nil, err
-	}
-	pos, err := gorgonia.Mul(r, scalarLike(x, 1-alpha))
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Add(lin, pos)
+	return ops.LeakyReLU(x, alpha)
 }
