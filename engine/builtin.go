@@ -43,7 +43,8 @@ var (
 	// other op of that package runs through its own Do method on the host
 	// (allocating its result), copied into the planned buffer.
 	nativeOps = []string{"SumAxis", "ExpandAxis", "SumAll", "Fill", "ReLU", "ReLUSlope", "Pow", "Softmax",
-		"LogSoftmax", "SoftmaxCrossEntropy", "Sigmoid", "Reshape", "Conv2d", "Conv2dBackData", "Conv2dBackFilter"}
+		"LogSoftmax", "SoftmaxCrossEntropy", "Sigmoid", "SigmoidBCE", "Reshape", "Conv2d", "Conv2dBackData",
+		"Conv2dBackFilter"}
 )
 
 const (
@@ -471,6 +472,9 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 			return func() error { return set.SoftmaxCrossEntropy(out, in[0], in[1], rows, cols) }, nil
 		}
 		return nil
+	case name == "SigmoidBCE" && nch == 2 && prod(in(0)) > 0 && prod(in(1)) == prod(in(0)):
+		p.build = sigmoidBCEBuilder[T](prod(in(0)))
+		return nil
 	case strings.HasPrefix(name, "Conv2d") && nch == 2:
 		if b, cerr := convBuilder[T](name, s, in(0), in(1), p.shape); cerr == nil {
 			p.build = b
@@ -492,6 +496,34 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 	p.build = hostDoBuilder[T](op, shapes, p.size)
 	p.hostDo = true
 	return nil
+}
+
+// sigmoidBCEBuilder computes mean(softplus(x) − t·x) over n logits x and
+// targets t with four kernel calls over two scratch buffers.
+func sigmoidBCEBuilder[T kernels.Float](n int) builder[T] {
+	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+		sp, err := set.Alloc(n)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := set.Alloc(n)
+		if err != nil {
+			return nil, err
+		}
+		x, t := in[0], in[1]
+		return func() error {
+			if err := set.Unary(kernels.Softplus, sp, x, kernels.UnaryArgs{}); err != nil {
+				return err
+			}
+			if err := set.Binary(kernels.Mul, tx, t, x, nil); err != nil {
+				return err
+			}
+			if err := set.Binary(kernels.Sub, sp, sp, tx, nil); err != nil {
+				return err
+			}
+			return set.Reduce(kernels.ReduceSum, out, sp, 1, n, 1, T(1/float64(n)))
+		}, nil
+	}
 }
 
 func expandBuilder[T kernels.Float](outer, n, inner int, scale float64) builder[T] {
