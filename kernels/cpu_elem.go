@@ -73,21 +73,9 @@ func (j *unaryJob[T]) run(lo, hi int) {
 			d[i] = 1 / v
 		}
 	case ReLU:
-		for i, v := range x {
-			if v > 0 {
-				d[i] = v
-			} else {
-				d[i] = a * v
-			}
-		}
+		reluRange(d, x, a, true)
 	case ReLUSlope:
-		for i, v := range x {
-			if v > 0 {
-				d[i] = 1
-			} else {
-				d[i] = a
-			}
-		}
+		reluRange(d, x, a, false)
 	case Scale:
 		for i, v := range x {
 			d[i] = a*v + b
@@ -367,4 +355,39 @@ func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
 	s.pool.do(rows, j, s.par(n))
 	j.dst, j.a, j.b = nil, nil, nil
 	return nil
+}
+
+// reluRange writes x·s (times, true) or s (the slope) into d, where s is 1
+// for x > 0 and leak elsewhere. The slope is selected from the bits of x
+// without a branch: ReLU inputs have random signs, and a mispredicted
+// branch per element costs more than the arithmetic. (The slope of a NaN
+// follows its sign bit; x·s is NaN either way.)
+func reluRange[T Float](d, x []T, leak T, times bool) {
+	d = d[:len(x)]
+	switch xs := any(x).(type) {
+	case []float32:
+		ds := any(d).([]float32)
+		one, lk := math.Float32bits(1), math.Float32bits(float32(leak))
+		for i, v := range xs {
+			u := int32(math.Float32bits(v))
+			m := uint32(u>>31 | (u-1)>>31) // all ones for v ≤ 0 (±0 included)
+			s := math.Float32frombits(one&^m | lk&m)
+			if times {
+				s *= v
+			}
+			ds[i] = s
+		}
+	case []float64:
+		ds := any(d).([]float64)
+		one, lk := math.Float64bits(1), math.Float64bits(float64(leak))
+		for i, v := range xs {
+			u := int64(math.Float64bits(v))
+			m := uint64(u>>63 | (u-1)>>63)
+			s := math.Float64frombits(one&^m | lk&m)
+			if times {
+				s *= v
+			}
+			ds[i] = s
+		}
+	}
 }

@@ -190,22 +190,26 @@ const (
 	optScaleCopy                // p = c0·g
 	optSGD
 	optAdam
+	optRMSprop
 )
 
-// optJob is an elementwise update of p (and its state m, v) from g.
+// optJob is an elementwise update of p (and its state a, b, c) from g.
 type optJob[T Float] struct {
-	kind        optKind
-	p, g, m, v  []T
-	c0          T
-	sgd         SGDHyper
-	stepSize    T // Adam: LR/(1−β₁ᵗ)
-	invBc2s     T // Adam: 1/√(1−β₂ᵗ)
-	decay       T // Adam: 1 − LR·decoupled decay
-	b1, b2, eps T
+	kind    optKind
+	p, g    []T
+	a, b, c []T // SGD: a = momentum; Adam: a = m, b = v, c = vmax; RMSprop: a = sq, b = gavg, c = buf
+	c0      T
+	sgd     SGDHyper
+	adam    AdamHyper
+	rms     RMSpropHyper
+	// Adam's per-step constants: LR/(1−β₁ᵗ), 1/√(1−β₂ᵗ), 1 − LR·decoupled decay.
+	stepSize, invBc2s, decay T
 }
 
 func (j *optJob[T]) run(lo, hi int) {
-	p, g := j.p[lo:hi], j.g[lo:hi]
+	p := j.p[lo:hi]
+	g := j.g[lo:hi]
+	g = g[:len(p)]
 	switch j.kind {
 	case optAxpy:
 		a := j.c0
@@ -218,33 +222,116 @@ func (j *optJob[T]) run(lo, hi int) {
 			p[i] = a * v
 		}
 	case optSGD:
-		vel := j.v[lo:hi]
-		lr, mom, wd := T(j.sgd.LR), T(j.sgd.Momentum), T(j.sgd.WeightDecay)
-		for i, gi := range g {
-			gi += wd * p[i]
-			vi := mom*vel[i] + gi
-			vel[i] = vi
-			if j.sgd.Nesterov {
-				p[i] -= lr * (gi + mom*vi)
-			} else {
-				p[i] -= lr * vi
-			}
-		}
+		sgdRange(p, g, sub(j.a, lo, hi), j.sgd)
 	case optAdam:
-		m, v := j.m[lo:hi], j.v[lo:hi]
-		b1, b2, eps, wd := j.b1, j.b2, j.eps, j.c0
-		for i, gi := range g {
-			gi += wd * p[i]
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
-			m[i], v[i] = mi, vi
-			p[i] = j.decay*p[i] - j.stepSize*mi/(T(math.Sqrt(float64(vi)))*j.invBc2s+eps)
-		}
+		adamRange(p, g, j.a[lo:hi], j.b[lo:hi], sub(j.c, lo, hi), j.adam, j.stepSize, j.invBc2s, j.decay)
+	case optRMSprop:
+		rmspropRange(p, g, j.a[lo:hi], sub(j.b, lo, hi), sub(j.c, lo, hi), j.rms)
 	}
 }
 
-// SGDMomentum implements Set.
-func (s *CPU[T]) SGDMomentum(p, g, v Buffer[T], h SGDHyper) error {
+// sub returns s[lo:hi], or nil for a nil s.
+func sub[T Float](s []T, lo, hi int) []T {
+	if s == nil {
+		return nil
+	}
+	return s[lo:hi]
+}
+
+func sgdRange[T Float](p, g, buf []T, h SGDHyper) {
+	lr, mu, damp, wd := T(h.LR), T(h.Momentum), T(h.Dampening), T(h.WeightDecay)
+	decay := T(1 - h.LR*h.DecoupledWeightDecay)
+	if buf == nil {
+		for i, x := range p {
+			d := g[i] + wd*x
+			p[i] = x*decay - lr*d
+		}
+		return
+	}
+	buf = buf[:len(p)]
+	first, nesterov := h.First, h.Nesterov
+	for i, x := range p {
+		d := g[i] + wd*x
+		b := d
+		if !first {
+			b = mu*buf[i] + (1-damp)*d
+		}
+		buf[i] = b
+		if nesterov {
+			d += mu * b
+		} else {
+			d = b
+		}
+		p[i] = x*decay - lr*d
+	}
+}
+
+func adamRange[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, decay T) {
+	b1, b2, eps, wd := T(h.Beta1), T(h.Beta2), T(h.Eps), T(h.WeightDecay)
+	m, v = m[:len(p)], v[:len(p)]
+	if vmax == nil {
+		for i, x := range p {
+			gi := g[i] + wd*x
+			mi := b1*m[i] + (1-b1)*gi
+			vi := b2*v[i] + (1-b2)*gi*gi
+			m[i], v[i] = mi, vi
+			p[i] = x*decay - stepSize*mi/(T(math.Sqrt(float64(vi)))*invBc2s+eps)
+		}
+		return
+	}
+	vmax = vmax[:len(p)]
+	for i, x := range p {
+		gi := g[i] + wd*x
+		mi := b1*m[i] + (1-b1)*gi
+		vi := b2*v[i] + (1-b2)*gi*gi
+		m[i], v[i] = mi, vi
+		vi = max(vmax[i], vi)
+		vmax[i] = vi
+		p[i] = x*decay - stepSize*mi/(T(math.Sqrt(float64(vi)))*invBc2s+eps)
+	}
+}
+
+func rmspropRange[T Float](p, g, sq, ga, buf []T, h RMSpropHyper) {
+	lr, alpha, eps, wd, mu := T(h.LR), T(h.Alpha), T(h.Eps), T(h.WeightDecay), T(h.Momentum)
+	sq = sq[:len(p)]
+	if ga != nil {
+		ga = ga[:len(p)]
+	}
+	if buf != nil {
+		buf = buf[:len(p)]
+	}
+	for i, x := range p {
+		gi := g[i] + wd*x
+		s := alpha*sq[i] + (1-alpha)*gi*gi
+		sq[i] = s
+		if ga != nil {
+			a := alpha*ga[i] + (1-alpha)*gi
+			ga[i] = a
+			s -= a * a
+		}
+		u := gi / (T(math.Sqrt(float64(s))) + eps)
+		if buf != nil {
+			u += mu * buf[i]
+			buf[i] = u
+		}
+		p[i] = x - lr*u
+	}
+}
+
+// optional returns a CPU buffer's elements, nil for a nil buffer when it
+// is not needed, and an error when a needed buffer is missing.
+func optional[T Float](what string, b Buffer[T], n int, need bool) ([]T, error) {
+	if !need {
+		return nil, nil
+	}
+	if b == nil {
+		return nil, fmt.Errorf("kernels: %s: missing buffer", what)
+	}
+	return host[T](what, b, n)
+}
+
+// SGD implements Set.
+func (s *CPU[T]) SGD(p, g, v Buffer[T], h SGDHyper) error {
 	pd, err := host[T]("sgd param", p, p.Len())
 	if err != nil {
 		return err
@@ -253,19 +340,19 @@ func (s *CPU[T]) SGDMomentum(p, g, v Buffer[T], h SGDHyper) error {
 	if err != nil {
 		return err
 	}
-	vd, err := host[T]("sgd velocity", v, len(pd))
+	vd, err := optional[T]("sgd momentum", v, len(pd), h.Momentum != 0)
 	if err != nil {
 		return err
 	}
 	j := &s.opt
-	*j = optJob[T]{kind: optSGD, p: pd, g: gd, v: vd, sgd: h}
+	*j = optJob[T]{kind: optSGD, p: pd, g: gd, a: vd, sgd: h}
 	s.pool.do(len(pd), j, s.par(len(pd)))
-	j.p, j.g, j.v = nil, nil, nil
+	j.p, j.g, j.a = nil, nil, nil
 	return nil
 }
 
 // Adam implements Set.
-func (s *CPU[T]) Adam(p, g, m, v Buffer[T], h AdamHyper) error {
+func (s *CPU[T]) Adam(p, g, m, v, vmax Buffer[T], h AdamHyper) error {
 	if h.Step < 1 {
 		return fmt.Errorf("kernels: adam: step %d, want ≥ 1", h.Step)
 	}
@@ -285,16 +372,47 @@ func (s *CPU[T]) Adam(p, g, m, v Buffer[T], h AdamHyper) error {
 	if err != nil {
 		return err
 	}
+	xd, err := optional[T]("adam running maximum", vmax, len(pd), h.AMSGrad)
+	if err != nil {
+		return err
+	}
 	t := float64(h.Step)
 	j := &s.opt
-	*j = optJob[T]{kind: optAdam, p: pd, g: gd, m: md, v: vd,
-		b1: T(h.Beta1), b2: T(h.Beta2), eps: T(h.Eps),
-		c0:       T(h.WeightDecay),
+	*j = optJob[T]{kind: optAdam, p: pd, g: gd, a: md, b: vd, c: xd, adam: h,
 		stepSize: T(h.LR / (1 - math.Pow(h.Beta1, t))),
 		invBc2s:  T(1 / math.Sqrt(1-math.Pow(h.Beta2, t))),
 		decay:    T(1 - h.LR*h.DecoupledWeightDecay),
 	}
 	s.pool.do(len(pd), j, s.par(len(pd)))
-	j.p, j.g, j.m, j.v = nil, nil, nil, nil
+	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
+	return nil
+}
+
+// RMSprop implements Set.
+func (s *CPU[T]) RMSprop(p, g, sq, gavg, buf Buffer[T], h RMSpropHyper) error {
+	pd, err := host[T]("rmsprop param", p, p.Len())
+	if err != nil {
+		return err
+	}
+	gd, err := host[T]("rmsprop grad", g, len(pd))
+	if err != nil {
+		return err
+	}
+	sd, err := host[T]("rmsprop square average", sq, len(pd))
+	if err != nil {
+		return err
+	}
+	ad, err := optional[T]("rmsprop gradient average", gavg, len(pd), h.Centered)
+	if err != nil {
+		return err
+	}
+	bd, err := optional[T]("rmsprop momentum", buf, len(pd), h.Momentum != 0)
+	if err != nil {
+		return err
+	}
+	j := &s.opt
+	*j = optJob[T]{kind: optRMSprop, p: pd, g: gd, a: sd, b: ad, c: bd, rms: h}
+	s.pool.do(len(pd), j, s.par(len(pd)))
+	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
 	return nil
 }

@@ -197,22 +197,43 @@ func (g ConvGeom) Validate() error {
 	return nil
 }
 
-// SGDHyper are the hyperparameters of one SGD step with momentum:
-// g' = g + WeightDecay·p; v ← Momentum·v + g'; p ← p − LR·(g' + Momentum·v)
-// with Nesterov, p ← p − LR·v without.
+// SGDHyper are the hyperparameters of one SGD step (PyTorch's
+// torch.optim.SGD, plus a decoupled decay):
+//
+//	d = g + WeightDecay·p
+//	b = d on the First step, else Momentum·b + (1 − Dampening)·d   (Momentum ≠ 0)
+//	d = d + Momentum·b with Nesterov, else d = b                   (Momentum ≠ 0)
+//	p = (1 − LR·DecoupledWeightDecay)·p − LR·d
+//
+// With Momentum 0 there is no buffer b.
 type SGDHyper struct {
-	LR, Momentum, WeightDecay float64
-	Nesterov                  bool
+	LR, Momentum, Dampening float64
+	WeightDecay             float64 // coupled: added to the gradient
+	DecoupledWeightDecay    float64 // decoupled: shrinks p directly
+	Nesterov, First         bool
 }
 
 // AdamHyper are the hyperparameters of one Adam(W) step number Step (1 for
 // the first): g' = g + WeightDecay·p; m ← β₁m + (1−β₁)g'; v ← β₂v + (1−β₂)g'²;
+// with AMSGrad v̂ ← max(v̂, v) replaces v below;
 // p ← (1 − LR·DecoupledWeightDecay)·p − LR/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + Eps).
 type AdamHyper struct {
 	LR, Beta1, Beta2, Eps float64
 	WeightDecay           float64
 	DecoupledWeightDecay  float64
+	AMSGrad               bool
 	Step                  int
+}
+
+// RMSpropHyper are the hyperparameters of one RMSprop step (PyTorch's
+// torch.optim.RMSprop, no bias correction):
+//
+//	g' = g + WeightDecay·p; s ← αs + (1−α)g'²; ḡ ← αḡ + (1−α)g' (Centered)
+//	D = √(s − ḡ²) + Eps (Centered) or √s + Eps
+//	b ← Momentum·b + g'/D and p ← p − LR·b (Momentum ≠ 0), else p ← p − LR·g'/D
+type RMSpropHyper struct {
+	LR, Alpha, Eps, WeightDecay, Momentum float64
+	Centered                              bool
 }
 
 // Set is a kernel set over element type T. A Set is not safe for
@@ -273,10 +294,16 @@ type Set[T Float] interface {
 	// every column element at the pixel it was read from.
 	Col2im(img, col Buffer[T], g ConvGeom) error
 
-	// SGDMomentum updates p and its velocity v in place from gradient g.
-	SGDMomentum(p, g, v Buffer[T], h SGDHyper) error
-	// Adam updates p and its moments m, v in place from gradient g.
-	Adam(p, g, m, v Buffer[T], h AdamHyper) error
+	// SGD updates p (and its momentum buffer v, nil when h.Momentum is 0)
+	// in place from gradient g in one pass.
+	SGD(p, g, v Buffer[T], h SGDHyper) error
+	// Adam updates p and its moments m, v (and the running maximum vmax of
+	// v, nil unless h.AMSGrad) in place from gradient g in one pass.
+	Adam(p, g, m, v, vmax Buffer[T], h AdamHyper) error
+	// RMSprop updates p, its squared-gradient average sq, the gradient
+	// average gavg (nil unless h.Centered) and the momentum buffer buf (nil
+	// when h.Momentum is 0) in place from gradient g in one pass.
+	RMSprop(p, g, sq, gavg, buf Buffer[T], h RMSpropHyper) error
 
 	// Dot returns Σ a[i]·b[i], accumulated in float64.
 	Dot(a, b Buffer[T]) (float64, error)

@@ -425,46 +425,126 @@ func testIm2col[T kernels.Float](e *env[T]) {
 
 func testOptimizers[T kernels.Float](e *env[T]) {
 	for _, n := range []int{1, 37, 70001} {
-		for _, h := range []kernels.SGDHyper{{LR: 0.1, Momentum: 0.9}, {LR: 0.05, Momentum: 0.8, WeightDecay: 0.01, Nesterov: true}, {LR: 0.3}} {
+		for _, h := range []kernels.SGDHyper{
+			{LR: 0.1, Momentum: 0.9},
+			{LR: 0.05, Momentum: 0.8, WeightDecay: 0.01, Nesterov: true},
+			{LR: 0.05, Momentum: 0.8, Dampening: 0.3, DecoupledWeightDecay: 0.2},
+			{LR: 0.05, Momentum: 0.8, Dampening: 0.3, First: true},
+			{LR: 0.3},
+			{LR: 0.3, WeightDecay: 0.1, DecoupledWeightDecay: 0.05},
+		} {
 			p, g, v := e.rnd(n, -1, 1), e.rnd(n, -1, 1), e.rnd(n, -1, 1)
-			pb, gb, vb := e.up(p), e.up(g), e.up(v)
-			e.ok(e.s.SGDMomentum(pb, gb, vb, h))
+			pb, gb := e.up(p), e.up(g)
+			var vb kernels.Buffer[T]
+			if h.Momentum != 0 {
+				vb = e.up(v)
+			}
+			e.ok(e.s.SGD(pb, gb, vb, h))
+			// PyTorch's SGD step written out in float64.
 			wp, wv := make([]float64, n), make([]float64, n)
 			for i := range p {
-				gi := g[i] + h.WeightDecay*p[i]
-				wv[i] = h.Momentum*v[i] + gi
-				step := wv[i]
-				if h.Nesterov {
-					step = gi + h.Momentum*wv[i]
+				d := g[i] + h.WeightDecay*p[i]
+				if h.Momentum != 0 {
+					if h.First {
+						wv[i] = d
+					} else {
+						wv[i] = h.Momentum*v[i] + (1-h.Dampening)*d
+					}
+					if h.Nesterov {
+						d += h.Momentum * wv[i]
+					} else {
+						d = wv[i]
+					}
 				}
-				wp[i] = p[i] - h.LR*step
+				wp[i] = p[i] - h.LR*h.DecoupledWeightDecay*p[i] - h.LR*d
 			}
 			e.check(fmt.Sprintf("sgd %+v n=%d param", h, n), e.down(pb), wp, nil)
-			e.check(fmt.Sprintf("sgd %+v n=%d velocity", h, n), e.down(vb), wv, nil)
-			e.free(pb, gb, vb)
+			if vb != nil {
+				e.check(fmt.Sprintf("sgd %+v n=%d momentum", h, n), e.down(vb), wv, nil)
+				e.free(vb)
+			}
+			e.free(pb, gb)
 		}
 		for _, h := range []kernels.AdamHyper{
 			{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1},
 			{LR: 1e-2, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.01, DecoupledWeightDecay: 0.1, Step: 7},
+			{LR: 1e-2, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, AMSGrad: true, Step: 4},
 		} {
 			p, g, m := e.rnd(n, -1, 1), e.rnd(n, -1, 1), e.rnd(n, -0.1, 0.1)
-			v := e.rnd(n, 0, 0.01)
+			v, vmax := e.rnd(n, 0, 0.01), e.rnd(n, 0, 0.02)
 			pb, gb, mb, vb := e.up(p), e.up(g), e.up(m), e.up(v)
-			e.ok(e.s.Adam(pb, gb, mb, vb, h))
-			wp, wm, wv := make([]float64, n), make([]float64, n), make([]float64, n)
+			var xb kernels.Buffer[T]
+			if h.AMSGrad {
+				xb = e.up(vmax)
+			}
+			e.ok(e.s.Adam(pb, gb, mb, vb, xb, h))
+			wp, wm, wv, wx := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 			t := float64(h.Step)
 			for i := range p {
 				gi := g[i] + h.WeightDecay*p[i]
 				wm[i] = h.Beta1*m[i] + (1-h.Beta1)*gi
 				wv[i] = h.Beta2*v[i] + (1-h.Beta2)*gi*gi
+				den := wv[i]
+				if h.AMSGrad {
+					wx[i] = math.Max(vmax[i], wv[i])
+					den = wx[i]
+				}
 				mhat := wm[i] / (1 - math.Pow(h.Beta1, t))
-				vhat := wv[i] / (1 - math.Pow(h.Beta2, t))
+				vhat := den / (1 - math.Pow(h.Beta2, t))
 				wp[i] = p[i] - h.LR*h.DecoupledWeightDecay*p[i] - h.LR*mhat/(math.Sqrt(vhat)+h.Eps)
 			}
 			e.check(fmt.Sprintf("adam %+v n=%d param", h, n), e.down(pb), wp, nil)
 			e.check(fmt.Sprintf("adam %+v n=%d m", h, n), e.down(mb), wm, nil)
 			e.check(fmt.Sprintf("adam %+v n=%d v", h, n), e.down(vb), wv, nil)
+			if xb != nil {
+				e.check(fmt.Sprintf("adam %+v n=%d vmax", h, n), e.down(xb), wx, nil)
+				e.free(xb)
+			}
 			e.free(pb, gb, mb, vb)
+		}
+		for _, h := range []kernels.RMSpropHyper{
+			{LR: 1e-2, Alpha: 0.99, Eps: 1e-8},
+			{LR: 1e-2, Alpha: 0.9, Eps: 1e-6, WeightDecay: 0.01, Momentum: 0.9},
+			{LR: 3e-3, Alpha: 0.95, Eps: 1e-6, Centered: true, Momentum: 0.5},
+		} {
+			p, g := e.rnd(n, -1, 1), e.rnd(n, -1, 1)
+			sq, ga, buf := e.rnd(n, 0.5, 1), e.rnd(n, -0.1, 0.1), e.rnd(n, -0.1, 0.1)
+			pb, gb, sb := e.up(p), e.up(g), e.up(sq)
+			var ab, bb kernels.Buffer[T]
+			if h.Centered {
+				ab = e.up(ga)
+			}
+			if h.Momentum != 0 {
+				bb = e.up(buf)
+			}
+			e.ok(e.s.RMSprop(pb, gb, sb, ab, bb, h))
+			wp, ws, wa, wb := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+			for i := range p {
+				gi := g[i] + h.WeightDecay*p[i]
+				ws[i] = h.Alpha*sq[i] + (1-h.Alpha)*gi*gi
+				den := ws[i]
+				if h.Centered {
+					wa[i] = h.Alpha*ga[i] + (1-h.Alpha)*gi
+					den -= wa[i] * wa[i]
+				}
+				u := gi / (math.Sqrt(den) + h.Eps)
+				if h.Momentum != 0 {
+					wb[i] = h.Momentum*buf[i] + u
+					u = wb[i]
+				}
+				wp[i] = p[i] - h.LR*u
+			}
+			e.check(fmt.Sprintf("rmsprop %+v n=%d param", h, n), e.down(pb), wp, nil)
+			e.check(fmt.Sprintf("rmsprop %+v n=%d square average", h, n), e.down(sb), ws, nil)
+			if ab != nil {
+				e.check(fmt.Sprintf("rmsprop %+v n=%d gradient average", h, n), e.down(ab), wa, nil)
+				e.free(ab)
+			}
+			if bb != nil {
+				e.check(fmt.Sprintf("rmsprop %+v n=%d momentum", h, n), e.down(bb), wb, nil)
+				e.free(bb)
+			}
+			e.free(pb, gb, sb)
 		}
 	}
 }

@@ -253,7 +253,7 @@ func BenchmarkAdam(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if err := s.Adam(bufs[0], bufs[1], bufs[2], bufs[3], kernels.AdamHyper{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: i + 1}); err != nil {
+		if err := s.Adam(bufs[0], bufs[1], bufs[2], bufs[3], nil, kernels.AdamHyper{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: i + 1}); err != nil {
 			b.Fatal(err)
 		}
 	}

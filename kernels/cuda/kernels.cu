@@ -442,25 +442,54 @@ __device__ void col2im(T* img, const T* col, Geom g) {
 // ---------------------------------------------------------------- optimizers
 
 template <typename T>
-__device__ void sgd(T* p, const T* g, T* v, i64 n, double lr, double mom, double wd, i64 nesterov) {
+__device__ void sgd(T* p, const T* g, T* v, i64 n, double lr, double mom, double damp, double wd, double decay,
+                    i64 nesterov, i64 first) {
   GRID_STRIDE(i, n) {
-    T gi = g[i] + (T)wd * p[i];
-    T vi = (T)mom * v[i] + gi;
-    v[i] = vi;
-    p[i] -= (T)lr * (nesterov ? gi + (T)mom * vi : vi);
+    T d = g[i] + (T)wd * p[i];
+    if (v != nullptr) {
+      T b = first ? d : (T)mom * v[i] + (T)(1 - damp) * d;
+      v[i] = b;
+      d = nesterov ? d + (T)mom * b : b;
+    }
+    p[i] = p[i] * (T)decay - (T)lr * d;
   }
 }
 
 template <typename T>
-__device__ void adam(T* p, const T* g, T* m, T* v, i64 n, double stepSize, double b1, double b2, double eps,
-                     double wd, double decay, double invBc2s) {
+__device__ void adam(T* p, const T* g, T* m, T* v, T* vmax, i64 n, double stepSize, double b1, double b2,
+                     double eps, double wd, double decay, double invBc2s) {
   GRID_STRIDE(i, n) {
     T gi = g[i] + (T)wd * p[i];
     T mi = (T)b1 * m[i] + (T)(1 - b1) * gi;
     T vi = (T)b2 * v[i] + (T)(1 - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = (T)decay * p[i] - (T)stepSize * mi / ((T)sqrt((double)vi) * (T)invBc2s + (T)eps);
+    if (vmax != nullptr) {
+      vi = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vi;
+    }
+    p[i] = p[i] * (T)decay - (T)stepSize * mi / ((T)sqrt((double)vi) * (T)invBc2s + (T)eps);
+  }
+}
+
+template <typename T>
+__device__ void rmsprop(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr, double alpha, double eps,
+                        double wd, double mom) {
+  GRID_STRIDE(i, n) {
+    T gi = g[i] + (T)wd * p[i];
+    T s = (T)alpha * sq[i] + (T)(1 - alpha) * gi * gi;
+    sq[i] = s;
+    if (ga != nullptr) {
+      T a = (T)alpha * ga[i] + (T)(1 - alpha) * gi;
+      ga[i] = a;
+      s -= a * a;
+    }
+    T u = gi / ((T)sqrt((double)s) + (T)eps);
+    if (buf != nullptr) {
+      u += (T)mom * buf[i];
+      buf[i] = u;
+    }
+    p[i] = p[i] - (T)lr * u;
   }
 }
 
@@ -510,13 +539,18 @@ __device__ void adam(T* p, const T* g, T* m, T* v, i64 n, double stepSize, doubl
     Geom g = {N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};                                         \
     col2im<T>(img, col, g);                                                                                \
   }                                                                                                        \
-  extern "C" __global__ void sgd_##S(T* p, const T* g, T* v, i64 n, double lr, double mom, double wd,     \
-                                     i64 nesterov) {                                                       \
-    sgd<T>(p, g, v, n, lr, mom, wd, nesterov);                                                             \
+  extern "C" __global__ void sgd_##S(T* p, const T* g, T* v, i64 n, double lr, double mom, double damp,     \
+                                     double wd, double decay, i64 nesterov, i64 first) {                   \
+    sgd<T>(p, g, v, n, lr, mom, damp, wd, decay, nesterov, first);                                         \
   }                                                                                                        \
-  extern "C" __global__ void adam_##S(T* p, const T* g, T* m, T* v, i64 n, double stepSize, double b1,    \
-                                      double b2, double eps, double wd, double decay, double invBc2s) {    \
-    adam<T>(p, g, m, v, n, stepSize, b1, b2, eps, wd, decay, invBc2s);                                     \
+  extern "C" __global__ void adam_##S(T* p, const T* g, T* m, T* v, T* vmax, i64 n, double stepSize,      \
+                                      double b1, double b2, double eps, double wd, double decay,           \
+                                      double invBc2s) {                                                    \
+    adam<T>(p, g, m, v, vmax, n, stepSize, b1, b2, eps, wd, decay, invBc2s);                               \
+  }                                                                                                        \
+  extern "C" __global__ void rmsprop_##S(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr,        \
+                                         double alpha, double eps, double wd, double mom) {                \
+    rmsprop<T>(p, g, sq, ga, buf, n, lr, alpha, eps, wd, mom);                                             \
   }
 
 ENTRIES(float, f32)

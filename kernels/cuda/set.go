@@ -118,7 +118,7 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 		return nil, fmt.Errorf("cuda: load PTX: %w", err)
 	}
 	for _, k := range []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
-		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam"} {
+		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop"} {
 		f, err := s.mod.Function(k + "_" + suffix)
 		if err != nil {
 			_ = s.Close()
@@ -685,8 +685,29 @@ func (s *Set[T]) Col2im(img, col kernels.Buffer[T], g kernels.ConvGeom) error {
 	return s.launch("col2im", 16, int64(g.N*g.C*g.H*g.W))
 }
 
-// SGDMomentum implements kernels.Set.
-func (s *Set[T]) SGDMomentum(p, g, v kernels.Buffer[T], h kernels.SGDHyper) error {
+// optDev returns the device buffer of an optional argument, or nil when
+// the update does not use it (its kernel argument is then a null pointer).
+func (s *Set[T]) optDev(what string, b kernels.Buffer[T], n int, need bool) (*Buffer[T], error) {
+	if !need {
+		return nil, nil
+	}
+	if b == nil {
+		return nil, fmt.Errorf("cuda: %s: missing buffer", what)
+	}
+	return s.dev(what, b, n)
+}
+
+// pOpt sets kernel argument k to b's device pointer, or to null for nil.
+func (s *Set[T]) pOpt(k int, b *Buffer[T]) {
+	if b == nil {
+		s.args[k] = 0
+		return
+	}
+	s.p(k, b)
+}
+
+// SGD implements kernels.Set.
+func (s *Set[T]) SGD(p, g, v kernels.Buffer[T], h kernels.SGDHyper) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -699,23 +720,26 @@ func (s *Set[T]) SGDMomentum(p, g, v kernels.Buffer[T], h kernels.SGDHyper) erro
 	if err != nil {
 		return err
 	}
-	vd, err := s.dev("sgd velocity", v, pd.n)
+	vd, err := s.optDev("sgd momentum", v, pd.n, h.Momentum != 0)
 	if err != nil {
 		return err
 	}
 	s.p(0, pd)
 	s.p(1, gd)
-	s.p(2, vd)
+	s.pOpt(2, vd)
 	s.i(3, int64(pd.n))
 	s.f(4, h.LR)
 	s.f(5, h.Momentum)
-	s.f(6, h.WeightDecay)
-	s.i(7, b2i(h.Nesterov))
-	return s.launch("sgd", 8, int64(pd.n))
+	s.f(6, h.Dampening)
+	s.f(7, h.WeightDecay)
+	s.f(8, 1-h.LR*h.DecoupledWeightDecay)
+	s.i(9, b2i(h.Nesterov))
+	s.i(10, b2i(h.First))
+	return s.launch("sgd", 11, int64(pd.n))
 }
 
 // Adam implements kernels.Set.
-func (s *Set[T]) Adam(p, g, m, v kernels.Buffer[T], h kernels.AdamHyper) error {
+func (s *Set[T]) Adam(p, g, m, v, vmax kernels.Buffer[T], h kernels.AdamHyper) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -739,20 +763,65 @@ func (s *Set[T]) Adam(p, g, m, v kernels.Buffer[T], h kernels.AdamHyper) error {
 	if err != nil {
 		return err
 	}
+	xd, err := s.optDev("adam running maximum", vmax, pd.n, h.AMSGrad)
+	if err != nil {
+		return err
+	}
 	t := float64(h.Step)
 	s.p(0, pd)
 	s.p(1, gd)
 	s.p(2, md)
 	s.p(3, vd)
-	s.i(4, int64(pd.n))
-	s.f(5, h.LR/(1-math.Pow(h.Beta1, t)))
-	s.f(6, h.Beta1)
-	s.f(7, h.Beta2)
+	s.pOpt(4, xd)
+	s.i(5, int64(pd.n))
+	s.f(6, h.LR/(1-math.Pow(h.Beta1, t)))
+	s.f(7, h.Beta1)
+	s.f(8, h.Beta2)
+	s.f(9, h.Eps)
+	s.f(10, h.WeightDecay)
+	s.f(11, 1-h.LR*h.DecoupledWeightDecay)
+	s.f(12, 1/math.Sqrt(1-math.Pow(h.Beta2, t)))
+	return s.launch("adam", 13, int64(pd.n))
+}
+
+// RMSprop implements kernels.Set.
+func (s *Set[T]) RMSprop(p, g, sq, gavg, buf kernels.Buffer[T], h kernels.RMSpropHyper) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	pd, err := s.dev("rmsprop param", p, 0)
+	if err != nil {
+		return err
+	}
+	gd, err := s.dev("rmsprop grad", g, pd.n)
+	if err != nil {
+		return err
+	}
+	sd, err := s.dev("rmsprop square average", sq, pd.n)
+	if err != nil {
+		return err
+	}
+	ad, err := s.optDev("rmsprop gradient average", gavg, pd.n, h.Centered)
+	if err != nil {
+		return err
+	}
+	bd, err := s.optDev("rmsprop momentum", buf, pd.n, h.Momentum != 0)
+	if err != nil {
+		return err
+	}
+	s.p(0, pd)
+	s.p(1, gd)
+	s.p(2, sd)
+	s.pOpt(3, ad)
+	s.pOpt(4, bd)
+	s.i(5, int64(pd.n))
+	s.f(6, h.LR)
+	s.f(7, h.Alpha)
 	s.f(8, h.Eps)
 	s.f(9, h.WeightDecay)
-	s.f(10, 1-h.LR*h.DecoupledWeightDecay)
-	s.f(11, 1/math.Sqrt(1-math.Pow(h.Beta2, t)))
-	return s.launch("adam", 12, int64(pd.n))
+	s.f(10, h.Momentum)
+	return s.launch("rmsprop", 11, int64(pd.n))
 }
 
 // reduce64 runs the dot kernel and adds its per-block partials on the host
