@@ -2,9 +2,10 @@ package optim
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
 )
 
 // AdamConfig configures Adam and AdamW. The update follows PyTorch's
@@ -29,6 +30,7 @@ type Adam struct {
 	cfg  AdamConfig
 	st   slots
 	step int
+	ks   kernelSets
 }
 
 // NewAdam returns an Adam optimizer (use DecoupledWeightDecay for AdamW).
@@ -73,50 +75,19 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: adam: %w", err)
 	}
 	c := a.cfg
-	t := float64(a.step + 1)
-	bc1 := 1 - math.Pow(c.Beta1, t)
-	invBc2s := 1 / math.Sqrt(1-math.Pow(c.Beta2, t))
-	stepSize := c.LR / bc1
-	decay := 1 - c.LR*c.DecoupledWeightDecay
+	h := kernels.AdamHyper{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay,
+		DecoupledWeightDecay: c.DecoupledWeightDecay, AMSGrad: c.AMSGrad, Step: a.step + 1}
 	for i, p := range params {
-		g := grads[i]
-		if p.Dtype() == tensor.Float64 {
-			var vmax []float64
-			if c.AMSGrad {
-				vmax = a.st.bufs[2][i].Float64s()
-			}
-			adamKernel(p.Float64s(), g.Float64s(), a.st.bufs[0][i].Float64s(), a.st.bufs[1][i].Float64s(), vmax,
-				stepSize, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, decay, invBc2s)
-		} else {
-			var vmax []float32
-			if c.AMSGrad {
-				vmax = a.st.bufs[2][i].Float32s()
-			}
-			adamKernel(p.Float32s(), g.Float32s(), a.st.bufs[0][i].Float32s(), a.st.bufs[1][i].Float32s(), vmax,
-				float32(stepSize), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), float32(c.WeightDecay),
-				float32(decay), float32(invBc2s))
+		var vmax *tensor.Dense
+		if c.AMSGrad {
+			vmax = a.st.bufs[2][i]
+		}
+		if err := a.ks.adam(p, grads[i], a.st.bufs[0][i], a.st.bufs[1][i], vmax, h); err != nil {
+			return fmt.Errorf("optim: adam: parameter %d: %w", i, err)
 		}
 	}
 	a.step++
 	return nil
-}
-
-func adamKernel[T float](p, g, m, v, vmax []T, stepSize, b1, b2, eps, wd, decay, invBc2s T) {
-	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
-	if vmax != nil {
-		vmax = vmax[:len(p)]
-	}
-	for i, x := range p {
-		gi := g[i] + wd*x
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
-		m[i], v[i] = mi, vi
-		if vmax != nil {
-			vi = max(vmax[i], vi)
-			vmax[i] = vi
-		}
-		p[i] = x*decay - stepSize*mi/(sqrtT(vi)*invBc2s+eps)
-	}
 }
 
 // State returns the step count and the moments "m/i", "v/i" (and "vmax/i").

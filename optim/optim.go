@@ -274,5 +274,3 @@ func getStep(st State) (int, error) {
 func newState(kind string, step int) State {
 	return State{Kind: kind, Scalars: map[string]float64{"step": float64(step)}, Buffers: map[string]*tensor.Dense{}}
 }
-
-func sqrtT[T float](x T) T { return T(math.Sqrt(float64(x))) }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
 )
 
 // RMSpropConfig configures RMSprop. The update follows PyTorch's
@@ -29,6 +31,7 @@ type RMSprop struct {
 	st         slots
 	step       int
 	iAvg, iBuf int // slot indices of the gradient average and momentum buffer, or -1
+	ks         kernelSets
 }
 
 // NewRMSprop returns an RMSprop optimizer, or an error for an invalid configuration.
@@ -72,57 +75,22 @@ func (r *RMSprop) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: rmsprop: %w", err)
 	}
 	c := r.cfg
+	h := kernels.RMSpropHyper{LR: c.LR, Alpha: c.Alpha, Eps: c.Eps, WeightDecay: c.WeightDecay, Momentum: c.Momentum,
+		Centered: r.iAvg >= 0}
 	for i, p := range params {
-		g := grads[i]
-		if p.Dtype() == tensor.Float64 {
-			var ga, buf []float64
-			if r.iAvg >= 0 {
-				ga = r.st.bufs[r.iAvg][i].Float64s()
-			}
-			if r.iBuf >= 0 {
-				buf = r.st.bufs[r.iBuf][i].Float64s()
-			}
-			rmspropKernel(p.Float64s(), g.Float64s(), r.st.bufs[0][i].Float64s(), ga, buf, c.LR, c.Alpha, c.Eps, c.WeightDecay, c.Momentum)
-		} else {
-			var ga, buf []float32
-			if r.iAvg >= 0 {
-				ga = r.st.bufs[r.iAvg][i].Float32s()
-			}
-			if r.iBuf >= 0 {
-				buf = r.st.bufs[r.iBuf][i].Float32s()
-			}
-			rmspropKernel(p.Float32s(), g.Float32s(), r.st.bufs[0][i].Float32s(), ga, buf,
-				float32(c.LR), float32(c.Alpha), float32(c.Eps), float32(c.WeightDecay), float32(c.Momentum))
+		var ga, buf *tensor.Dense
+		if r.iAvg >= 0 {
+			ga = r.st.bufs[r.iAvg][i]
+		}
+		if r.iBuf >= 0 {
+			buf = r.st.bufs[r.iBuf][i]
+		}
+		if err := r.ks.rmsprop(p, grads[i], r.st.bufs[0][i], ga, buf, h); err != nil {
+			return fmt.Errorf("optim: rmsprop: parameter %d: %w", i, err)
 		}
 	}
 	r.step++
 	return nil
-}
-
-func rmspropKernel[T float](p, g, sq, ga, buf []T, lr, alpha, eps, wd, mu T) {
-	g, sq = g[:len(p)], sq[:len(p)]
-	if ga != nil {
-		ga = ga[:len(p)]
-	}
-	if buf != nil {
-		buf = buf[:len(p)]
-	}
-	for i, x := range p {
-		gi := g[i] + wd*x
-		s := alpha*sq[i] + (1-alpha)*gi*gi
-		sq[i] = s
-		if ga != nil {
-			a := alpha*ga[i] + (1-alpha)*gi
-			ga[i] = a
-			s -= a * a
-		}
-		u := gi / (sqrtT(s) + eps)
-		if buf != nil {
-			u += mu * buf[i]
-			buf[i] = u
-		}
-		p[i] = x - lr*u
-	}
 }
 
 // State returns the step count and buffers "square_avg/i" (and "grad_avg/i",

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
 )
 
 // SGDConfig configures SGD. The update follows PyTorch's torch.optim.SGD:
@@ -29,6 +31,7 @@ type SGD struct {
 	cfg  SGDConfig
 	st   slots
 	step int
+	ks   kernelSets
 }
 
 // NewSGD returns an SGD optimizer, or an error for an invalid configuration.
@@ -67,53 +70,19 @@ func (s *SGD) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: sgd: %w", err)
 	}
 	c := s.cfg
-	first := s.step == 0
-	decay := 1 - c.LR*c.DecoupledWeightDecay
+	h := kernels.SGDHyper{LR: c.LR, Momentum: c.Momentum, Dampening: c.Dampening, WeightDecay: c.WeightDecay,
+		DecoupledWeightDecay: c.DecoupledWeightDecay, Nesterov: c.Nesterov, First: s.step == 0}
 	for i, p := range params {
-		g := grads[i]
-		if p.Dtype() == tensor.Float64 {
-			var buf []float64
-			if c.Momentum != 0 {
-				buf = s.st.bufs[0][i].Float64s()
-			}
-			sgdKernel(p.Float64s(), g.Float64s(), buf, c.LR, c.Momentum, c.Dampening, c.WeightDecay, decay, c.Nesterov, first)
-		} else {
-			var buf []float32
-			if c.Momentum != 0 {
-				buf = s.st.bufs[0][i].Float32s()
-			}
-			sgdKernel(p.Float32s(), g.Float32s(), buf, float32(c.LR), float32(c.Momentum), float32(c.Dampening),
-				float32(c.WeightDecay), float32(decay), c.Nesterov, first)
+		var buf *tensor.Dense
+		if c.Momentum != 0 {
+			buf = s.st.bufs[0][i]
+		}
+		if err := s.ks.sgd(p, grads[i], buf, h); err != nil {
+			return fmt.Errorf("optim: sgd: parameter %d: %w", i, err)
 		}
 	}
 	s.step++
 	return nil
-}
-
-func sgdKernel[T float](p, g, buf []T, lr, mu, damp, wd, decay T, nesterov, first bool) {
-	g = g[:len(p)]
-	if buf == nil {
-		for i, x := range p {
-			d := g[i] + wd*x
-			p[i] = x*decay - lr*d
-		}
-		return
-	}
-	buf = buf[:len(p)]
-	for i, x := range p {
-		d := g[i] + wd*x
-		b := d
-		if !first {
-			b = mu*buf[i] + (1-damp)*d
-		}
-		buf[i] = b
-		if nesterov {
-			d += mu * b
-		} else {
-			d = b
-		}
-		p[i] = x*decay - lr*d
-	}
 }
 
 // State returns a copy of the step count and momentum buffers ("momentum/i").
