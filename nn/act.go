@@ -11,8 +11,8 @@ import (
 )
 
 // Activation is an elementwise nonlinearity, named as in configs:
-// "relu", "tanh", "sigmoid", "gelu" (tanh form, ops.GELUTanh), "identity" and
-// "leaky_relu:<alpha>" (e.g. "leaky_relu:0.2").
+// "relu" (ops.ReLU), "tanh", "sigmoid", "gelu" (tanh form, ops.GELUTanh), "identity" and
+// "leaky_relu:<alpha>" (ops.LeakyReLU, e.g. "leaky_relu:0.2").
 type Activation struct {
 	Name  string
 	Alpha float64 // leaky ReLU slope
@@ -45,7 +45,7 @@ func ParseActivation(s string) (Activation, error) {
 func (a Activation) Apply(x *gorgonia.Node) (*gorgonia.Node, error) {
 	switch a.Name {
 	case "relu":
-		return gorgonia.Rectify(x)
+		return ops.ReLU(x)
 	case "tanh":
 		return gorgonia.Tanh(x)
 	case "sigmoid":

@@ -377,20 +377,6 @@ func linear(b *Binding, name string, x *gorgonia.Node, bias bool) (*gorgonia.Nod
 	return y, nil
 }
 
-// activate applies a, with package ops' twice-differentiable ReLU, leaky
-// ReLU and tanh-form GELU (the form Activation names "gelu").
-func activate(a Activation, x *gorgonia.Node) (*gorgonia.Node, error) {
-	switch a.Name {
-	case "relu":
-		return ops.ReLU(x)
-	case "leaky_relu":
-		return ops.LeakyReLU(x, a.Alpha)
-	case "gelu":
-		return ops.GELUTanh(x)
-	}
-	return a.Apply(x)
-}
-
 // ParamCounts returns the number of trainable scalar parameters of m and
 // the number of frozen ones (e.g. batch norm running statistics).
 func ParamCounts(m interface{ Params() Params }) (trainable, frozen int) {

@@ -156,7 +156,7 @@ func (r *ResNet) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h, err = activate(r.cfg.Act, h); err != nil {
+	if h, err = r.cfg.Act.Apply(h); err != nil {
 		return nil, err
 	}
 	for _, blk := range r.cfg.blocks() {
@@ -164,7 +164,7 @@ func (r *ResNet) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if y, err = activate(r.cfg.Act, y); err != nil {
+		if y, err = r.cfg.Act.Apply(y); err != nil {
 			return nil, err
 		}
 		if y, err = r.convNorm(b, blk.conv2, blk.bn2, y, 1, 1); err != nil {
@@ -179,7 +179,7 @@ func (r *ResNet) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 		if y, err = gorgonia.Add(y, sc); err != nil {
 			return nil, fmt.Errorf("nn: %s residual: %w", blk.name, err)
 		}
-		if h, err = activate(r.cfg.Act, y); err != nil {
+		if h, err = r.cfg.Act.Apply(y); err != nil {
 			return nil, err
 		}
 	}

@@ -128,7 +128,7 @@ func (v *VGG) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 				return nil, err
 			}
 		}
-		if h, err = activate(v.cfg.Act, h); err != nil {
+		if h, err = v.cfg.Act.Apply(h); err != nil {
 			return nil, err
 		}
 	}
@@ -141,7 +141,7 @@ func (v *VGG) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 			return nil, err
 		}
 		if j+1 < n {
-			if h, err = activate(v.cfg.Act, h); err != nil {
+			if h, err = v.cfg.Act.Apply(h); err != nil {
 				return nil, err
 			}
 		}
