@@ -44,12 +44,17 @@ func mnistShaped(n int) *data.Dataset {
 
 // BenchmarkEngineMLPTrainStep times one training step of the MNIST MLP
 // 784-512-512-10 (ReLU, batch 128, float32, cross-entropy): writing the
-// batch, loss and gradient, and an Adam update, on gorgonia's TapeMachine
-// and on the compiled engine. Both use the same OpenBLAS GEMMs, which are
-// about 90% of the compiled program's time; the engine saves the tape's
-// bookkeeping, its 4.9 MB of allocation per step and the garbage
-// collection that follows. Compare cpu-ns/op as well as ns/op on a shared
-// machine, and OPENBLAS_NUM_THREADS=1 GOMAXPROCS=1 for the work alone:
+// batch, loss and gradient, and an Adam update. Three ways, all on the
+// same graph (gradlab's reverse mode) and the same OpenBLAS GEMMs:
+//
+//   - gorgonia: the step as gorgonia ships it, the TapeMachine followed by
+//     gorgonia's own AdamSolver;
+//   - tape: the TapeMachine followed by gradlab's Adam (optim.Adam, one
+//     fused multi-core pass per tensor through the kernel set);
+//   - native: the compiled engine followed by gradlab's Adam.
+//
+// Compare cpu-ns/op as well as ns/op on a shared machine, and
+// OPENBLAS_NUM_THREADS=1 GOMAXPROCS=1 for the work alone:
 //
 //	go test -run NONE -bench EngineMLP -benchtime 40x -count 6 ./benchmarks
 func BenchmarkEngineMLPTrainStep(b *testing.B) { benchMLP(b, true) }
@@ -62,8 +67,18 @@ func BenchmarkEngineMLPGrad(b *testing.B) { benchMLP(b, false) }
 func benchMLP(b *testing.B, withOpt bool) {
 	openblas.Enable()
 	b.Logf("BLAS: %s", openblas.Name())
-	for _, backend := range []engine.Backend{engine.Tape, engine.Native} {
-		b.Run(backend.String(), func(b *testing.B) {
+	type variant struct {
+		name        string
+		backend     engine.Backend
+		gorgoniaOpt bool
+	}
+	variants := []variant{{"tape", engine.Tape, false}, {"native", engine.Native, false}}
+	if withOpt {
+		variants = append([]variant{{"gorgonia", engine.Tape, true}}, variants...)
+	}
+	for _, vr := range variants {
+		backend := vr.backend
+		b.Run(vr.name, func(b *testing.B) {
 			const batch = 128
 			ds := mnistShaped(4 * batch)
 			act, err := nn.ParseActivation("relu")
@@ -93,6 +108,13 @@ func benchMLP(b *testing.B, withOpt bool) {
 			}
 			params := obj.Params.Values()
 			gs := make([]*gt.Dense, len(grads))
+			// gorgonia's solver reads each parameter and its gradient
+			// through ValueGrad; the gradients are the program's outputs.
+			solver := gorgonia.NewAdamSolver(gorgonia.WithLearnRate(1e-3), gorgonia.WithBeta1(0.9), gorgonia.WithBeta2(0.999), gorgonia.WithEps(1e-8))
+			model := make([]gorgonia.ValueGrad, len(params))
+			for i := range model {
+				model[i] = &valueGrad{v: params[i], g: &gs[i]}
+			}
 			idx := make([]int, batch)
 			step := func(it int) {
 				for i := range idx {
@@ -110,6 +132,12 @@ func benchMLP(b *testing.B, withOpt bool) {
 					}
 				}
 				if !withOpt {
+					return
+				}
+				if vr.gorgoniaOpt {
+					if err := solver.Step(model); err != nil {
+						b.Fatal(err)
+					}
 					return
 				}
 				if err := opt.Step(params, gs); err != nil {
@@ -130,3 +158,13 @@ func benchMLP(b *testing.B, withOpt bool) {
 		})
 	}
 }
+
+// valueGrad pairs a parameter with the slot its gradient is read into, for
+// gorgonia's solvers.
+type valueGrad struct {
+	v *gt.Dense
+	g **gt.Dense
+}
+
+func (p *valueGrad) Value() gorgonia.Value         { return p.v }
+func (p *valueGrad) Grad() (gorgonia.Value, error) { return *p.g, nil }
