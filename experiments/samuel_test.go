@@ -143,6 +143,34 @@ func TestSamuelEndToEnd(t *testing.T) {
 	if best != num("best_const_final_loss") {
 		t.Errorf("best constant %v, smallest recorded %v", num("best_const_final_loss"), best)
 	}
+	// The exact analysis: the best schedule within the experts' range lies
+	// between the lower bound and every in-range schedule the run evaluated
+	// (the best constant, the floored decay); the unrestricted optimum is at
+	// most both the in-range one and the tuned decay (whose rate changes fall
+	// on segment boundaries in this configuration).
+	inRange, tuned := num("best_schedule_in_expert_range"), num("expected_loss_tuned_decay")
+	const slack = 1 + 1e-9
+	if b := num("in_range_lower_bound"); b > inRange*slack {
+		t.Errorf("lower bound %g above the best in-range schedule %g", b, inRange)
+	}
+	for _, key := range []string{"expected_loss_best_constant", "expected_loss_floored_decay"} {
+		if v := num(key); inRange > v*slack {
+			t.Errorf("best in-range schedule %g above %s = %g", inRange, key, v)
+		}
+	}
+	if u := num("best_schedule_unrestricted"); u > inRange*slack || u > tuned*slack {
+		t.Errorf("unrestricted optimum %g, in range %g, tuned decay %g", u, inRange, tuned)
+	}
+	if r := num("best_in_range_over_tuned_decay"); math.Abs(r-inRange/tuned) > 1e-12*r {
+		t.Errorf("best_in_range_over_tuned_decay = %g, want %g", r, inRange/tuned)
+	}
+	for _, key := range []string{"oracle_hindsight_final_loss", "oracle_hindsight_lookahead_final_loss_interval1",
+		"oracle_feedback_final_loss", "oracle_clairvoyant_final_loss", "line_search_final_loss", "best_in_range_measured"} {
+		num(key)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "samuel_schedules.json")); err != nil {
+		t.Errorf("schedules: %v", err)
+	}
 	recs, err := metrics.Read(filepath.Join(dir, metrics.JSONLFile))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +178,7 @@ func TestSamuelEndToEnd(t *testing.T) {
 	if len(recs) != 2000/100+1 || recs[len(recs)-1].Loss != sam {
 		t.Errorf("%d records, last loss %v; want 21 records ending at SAMUEL's final loss %v", len(recs), recs[len(recs)-1].Loss, sam)
 	}
-	for _, p := range []string{"samuel_loss.png", "samuel_chosen_lr.png"} {
+	for _, p := range []string{"samuel_loss.png", "samuel_chosen_lr.png", "samuel_schedules.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "plots", p)); err != nil {
 			t.Errorf("plot %s: %v", p, err)
 		}
