@@ -31,6 +31,10 @@ func TestCPUKernelsDoNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pg := kernels.PoolGeom{N: 4, C: 4, H: 16, W: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	px, py, parg := buf(pg.InLen()), buf(pg.OutLen()), buf(pg.OutLen())
+	ids := buf(64)
+	_ = s.Fill(ids, 3)
 	basis := []kernels.Buffer[float32]{y}
 	var sink float64
 	allocs := testing.AllocsPerRun(20, func() {
@@ -52,6 +56,12 @@ func TestCPUKernelsDoNotAllocate(t *testing.T) {
 		check(s.SoftmaxCrossEntropy(row, x, y, 64, 64))
 		check(s.Im2col(col, img, g))
 		check(s.Col2im(img, col, g))
+		check(s.Unary(kernels.GELUTanh, x, y, kernels.UnaryArgs{A: 2}))
+		check(s.MaxPool(py, parg, px, pg))
+		check(s.MaxPoolScatter(px, parg, py, pg))
+		check(s.MaxPoolGather(py, parg, px, pg))
+		check(s.Gather(z, x, ids, 64, 64, 64))
+		check(s.ScatterAdd(x, z, ids, 64, 64, 64))
 		check(s.SGD(x, y, z, kernels.SGDHyper{LR: 0.1, Momentum: 0.9}))
 		check(s.RMSprop(x, y, z, w, w, kernels.RMSpropHyper{LR: 0.1, Alpha: 0.9, Eps: 1e-8, Centered: true, Momentum: 0.5}))
 		check(s.Adam(x, y, z, w, nil, kernels.AdamHyper{LR: 0.1, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, Step: 3}))

@@ -58,6 +58,8 @@ type CPU[T Float] struct {
 	dj   dotJob[T]
 	sj   softmaxJob[T]
 	opt  optJob[T]
+	pj   poolJob[T]
+	xj   rowsJob[T]
 	part []float64
 }
 

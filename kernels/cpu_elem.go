@@ -97,7 +97,47 @@ func (j *unaryJob[T]) run(lo, hi int) {
 		for i, v := range x {
 			d[i] = T(math.Expm1(float64(v)))
 		}
+	case GELU:
+		k := int(j.a)
+		for i, v := range x {
+			d[i] = T(geluErf(float64(v), k))
+		}
+	case GELUTanh:
+		k := int(j.a)
+		for i, v := range x {
+			d[i] = T(geluTanh(float64(v), k))
+		}
 	}
+}
+
+// geluErf is the derivative of order k ≤ 2 of x·Φ(x): Φ + x·φ for k = 1,
+// φ·(2 − x²) for k = 2.
+func geluErf(x float64, k int) float64 {
+	switch k {
+	case 0:
+		return 0.5 * x * math.Erfc(-x/math.Sqrt2)
+	case 1:
+		return 0.5*math.Erfc(-x/math.Sqrt2) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
+	}
+	return math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi) * (2 - x*x)
+}
+
+// geluTanh is the derivative of order k ≤ 2 of ½x(1 + t), t = tanh u,
+// u = √(2/π)(x + 0.044715x³): with s = 1 − t²,
+//
+//	k = 1: ½(1 + t) + ½x·s·u'
+//	k = 2: s·(u' + ½x·(u'' − 2t·u'²))
+func geluTanh(x float64, k int) float64 {
+	const a, c = 0.044715, 0.7978845608028654 // c = √(2/π)
+	t := math.Tanh(c * (x + a*x*x*x))
+	switch k {
+	case 0:
+		return 0.5 * x * (1 + t)
+	case 1:
+		return 0.5*(1+t) + 0.5*x*(1-t*t)*c*(1+3*a*x*x)
+	}
+	u1, u2 := c*(1+3*a*x*x), 6*c*a*x
+	return (1 - t*t) * (u1 + 0.5*x*(u2-2*t*u1*u1))
 }
 
 // softplus is ln(1 + eˣ) without overflow: max(x, 0) + ln(1 + e^−|x|).
@@ -115,8 +155,8 @@ func sigmoid(x float64) float64 {
 
 // Unary implements Set.
 func (s *CPU[T]) Unary(op UnaryOp, dst, src Buffer[T], args UnaryArgs) error {
-	if op < 0 || op >= numUnary {
-		return fmt.Errorf("kernels: unknown unary op %v", op)
+	if err := CheckUnaryArgs(op, args); err != nil {
+		return err
 	}
 	x, err := host[T]("unary src", src, src.Len())
 	if err != nil {

@@ -36,11 +36,32 @@ const (
 	Softplus                 // ln(1 + eˣ)
 	Log1p                    // ln(1 + x)
 	Expm1                    // eˣ − 1
+	GELU                     // derivative of order a (0, 1 or 2) of x·Φ(x), Φ the normal CDF
+	GELUTanh                 // derivative of order a (0, 1 or 2) of ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
 	numUnary
 )
 
 var unaryNames = [...]string{"copy", "neg", "exp", "log", "tanh", "sigmoid", "square", "sqrt", "cube", "abs",
-	"sign", "inverse", "relu", "relu-slope", "scale", "pow", "softplus", "log1p", "expm1"}
+	"sign", "inverse", "relu", "relu-slope", "scale", "pow", "softplus", "log1p", "expm1", "gelu", "gelu-tanh"}
+
+// MaxGELUOrder is the highest derivative order of GELU and GELUTanh a Set
+// computes (enough for Hessian-vector products).
+const MaxGELUOrder = 2
+
+// CheckUnaryArgs reports whether op is known and accepts the parameters a
+// (GELU and GELUTanh take an integer order 0…MaxGELUOrder); Set
+// implementations call it.
+func CheckUnaryArgs(op UnaryOp, a UnaryArgs) error {
+	if op < 0 || op >= numUnary {
+		return fmt.Errorf("kernels: unknown unary op %v", op)
+	}
+	if op == GELU || op == GELUTanh {
+		if a.A != float64(int(a.A)) || a.A < 0 || a.A > MaxGELUOrder {
+			return fmt.Errorf("kernels: %v: derivative order %v not in 0…%d", op, a.A, MaxGELUOrder)
+		}
+	}
+	return nil
+}
 
 func (op UnaryOp) String() string {
 	if op >= 0 && op < numUnary {
@@ -197,6 +218,47 @@ func (g ConvGeom) Validate() error {
 	return nil
 }
 
+// PoolGeom is the geometry of a 2-D max pooling over NCHW images: KH×KW
+// windows moved by the strides over the image padded by PadH, PadW on each
+// side. Padding never wins: each window's maximum is taken over its pixels
+// inside the image. Outputs round down: OH = (H + 2·PadH − KH)/StrideH + 1.
+type PoolGeom struct {
+	N, C, H, W       int
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+}
+
+// Out returns the output height and width.
+func (g PoolGeom) Out() (oh, ow int) {
+	return (g.H+2*g.PadH-g.KH)/g.StrideH + 1, (g.W+2*g.PadW-g.KW)/g.StrideW + 1
+}
+
+// InLen returns the number of input elements, N·C·H·W.
+func (g PoolGeom) InLen() int { return g.N * g.C * g.H * g.W }
+
+// OutLen returns the number of output elements, N·C·OH·OW.
+func (g PoolGeom) OutLen() int {
+	oh, ow := g.Out()
+	return g.N * g.C * oh * ow
+}
+
+// maxPlane bounds H·W so that a position within a plane is exact as a
+// float32.
+const maxPlane = 1 << 24
+
+// Validate reports whether the geometry is usable: positive sizes and
+// strides, padding at most half the window (so that every window holds an
+// image pixel), a non-empty output and planes of at most 2²⁴ pixels.
+func (g PoolGeom) Validate() error {
+	if g.N <= 0 || g.C <= 0 || g.H <= 0 || g.W <= 0 || g.KH <= 0 || g.KW <= 0 || g.StrideH <= 0 || g.StrideW <= 0 ||
+		g.PadH < 0 || g.PadW < 0 || 2*g.PadH > g.KH || 2*g.PadW > g.KW || g.H+2*g.PadH < g.KH || g.W+2*g.PadW < g.KW ||
+		g.H*g.W > maxPlane {
+		return fmt.Errorf("kernels: invalid pooling geometry %+v", g)
+	}
+	return nil
+}
+
 // SGDHyper are the hyperparameters of one SGD step (PyTorch's
 // torch.optim.SGD, plus a decoupled decay):
 //
@@ -293,6 +355,31 @@ type Set[T Float] interface {
 	// Col2im is Im2col's adjoint: img (overwritten) receives the sum of
 	// every column element at the pixel it was read from.
 	Col2im(img, col Buffer[T], g ConvGeom) error
+
+	// MaxPool writes into y the maximum of each window of the NCHW image x
+	// (the first one in row-major order on ties; a NaN wins over numbers,
+	// the first NaN over later ones) and, unless arg is nil, into arg the
+	// position of that maximum within its H×W plane (iy·W + ix) as a
+	// number. y and arg have g.OutLen() elements.
+	MaxPool(y, arg, x Buffer[T], g PoolGeom) error
+	// MaxPoolScatter is the adjoint of reading at the argmax positions:
+	// dx (overwritten, g.InLen() elements) receives at every position the
+	// sum of the elements of gy whose arg points there (in output order).
+	MaxPoolScatter(dx, arg, gy Buffer[T], g PoolGeom) error
+	// MaxPoolGather reads u (g.InLen() elements) at the argmax positions:
+	// v[k] = u[plane(k)·H·W + arg[k]].
+	MaxPoolGather(v, arg, u Buffer[T], g PoolGeom) error
+
+	// Gather copies rows of a v×d table: dst[k·d+j] = table[ids[k]·d+j]
+	// for the n ids (integers in [0, v) stored as numbers). The CPU set
+	// reports other ids as an error; a device set may instead fill their
+	// rows with NaN.
+	Gather(dst, table, ids Buffer[T], n, v, d int) error
+	// ScatterAdd is Gather's adjoint: dst (overwritten, v×d) receives at
+	// row ids[k] the sum of the rows k of src (n×d). Rows added into one
+	// table row are summed in id order on the CPU, in any order on a
+	// device. Invalid ids are an error on the CPU and ignored on a device.
+	ScatterAdd(dst, src, ids Buffer[T], n, v, d int) error
 
 	// SGD updates p (and its momentum buffer v, nil when h.Momentum is 0)
 	// in place from gradient g in one pass.

@@ -42,7 +42,10 @@ func Run[T kernels.Float](t *testing.T, s kernels.Set[T]) {
 		{"expand", testExpand[T]},
 		{"softmax", testSoftmax[T]},
 		{"cross-entropy", testCrossEntropy[T]},
+		{"gelu-derivatives", testGELUDerivatives[T]},
 		{"im2col", testIm2col[T]},
+		{"max-pool", testMaxPool[T]},
+		{"gather-scatter", testGatherScatter[T]},
 		{"optimizers", testOptimizers[T]},
 		{"vector", testVector[T]},
 		{"view", testView[T]},
@@ -225,6 +228,12 @@ func testUnary[T kernels.Float](e *env[T]) {
 		{kernels.Softplus, kernels.UnaryArgs{}, -30, 30},
 		{kernels.Log1p, kernels.UnaryArgs{}, -0.9, 5},
 		{kernels.Expm1, kernels.UnaryArgs{}, -3, 3},
+		{kernels.GELU, kernels.UnaryArgs{}, -7, 7},
+		{kernels.GELU, kernels.UnaryArgs{A: 1}, -7, 7},
+		{kernels.GELU, kernels.UnaryArgs{A: 2}, -7, 7},
+		{kernels.GELUTanh, kernels.UnaryArgs{}, -7, 7},
+		{kernels.GELUTanh, kernels.UnaryArgs{A: 1}, -7, 7},
+		{kernels.GELUTanh, kernels.UnaryArgs{A: 2}, -7, 7},
 	}
 	for _, o := range ops {
 		for _, n := range []int{1, 37, 1000, 70001} {
@@ -679,4 +688,169 @@ func testView[T kernels.Float](e *env[T]) {
 		e.t.Error("view past the end accepted")
 	}
 	e.free(xb)
+}
+
+// testGELUDerivatives checks, in float64 only, that GELU orders 1 and 2
+// are the central differences of orders 0 and 1 (an oracle independent of
+// the closed forms), and that orders above MaxGELUOrder are refused.
+func testGELUDerivatives[T kernels.Float](e *env[T]) {
+	for _, op := range []kernels.UnaryOp{kernels.GELU, kernels.GELUTanh} {
+		xb, db := e.up([]float64{0}), e.poisoned(1)
+		if err := e.s.Unary(op, db, xb, kernels.UnaryArgs{A: kernels.MaxGELUOrder + 1}); err == nil {
+			e.t.Errorf("%v of order %d accepted", op, kernels.MaxGELUOrder+1)
+		}
+		if err := e.s.Unary(op, db, xb, kernels.UnaryArgs{A: 0.5}); err == nil {
+			e.t.Errorf("%v of order 0.5 accepted", op)
+		}
+		e.free(xb, db)
+	}
+	var z T
+	if _, ok := any(z).(float64); !ok {
+		return
+	}
+	const h = 1e-5
+	x := e.rnd(101, -5, 5)
+	x = append(x, 0, -1e-3, 4.5)
+	xs := make([]float64, 0, 3*len(x))
+	for _, v := range x {
+		xs = append(xs, v-h, v, v+h)
+	}
+	xb := e.up(xs)
+	for _, op := range []kernels.UnaryOp{kernels.GELU, kernels.GELUTanh} {
+		var lower []float64
+		for k := 0; k <= kernels.MaxGELUOrder; k++ {
+			db := e.poisoned(len(xs))
+			e.ok(e.s.Unary(op, db, xb, kernels.UnaryArgs{A: float64(k)}))
+			got := e.down(db)
+			e.free(db)
+			if k > 0 {
+				for i := range x {
+					fd := (lower[3*i+2] - lower[3*i]) / (2 * h)
+					if d := math.Abs(got[3*i+1] - fd); math.IsNaN(d) || d > 1e-8*(1+math.Abs(fd)) {
+						e.t.Errorf("%v order %d at x=%v: %v, central difference of order %d gives %v", op, k, x[i], got[3*i+1], k-1, fd)
+					}
+				}
+			}
+			lower = got
+		}
+	}
+	e.free(xb)
+}
+
+// same reports whether got equals want elementwise exactly, NaN matching
+// NaN.
+func (e *env[T]) same(name string, got, want []float64) {
+	e.t.Helper()
+	bad := 0
+	for i, w := range want {
+		if g := got[i]; g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
+			if bad < 3 {
+				e.t.Errorf("%s: element %d = %v, want %v", name, i, g, w)
+			}
+			bad++
+		}
+	}
+	if bad > 3 {
+		e.t.Errorf("%s: %d of %d elements wrong", name, bad, len(want))
+	}
+}
+
+func testMaxPool[T kernels.Float](e *env[T]) {
+	geoms := []kernels.PoolGeom{
+		{N: 2, C: 3, H: 6, W: 6, KH: 2, KW: 2, StrideH: 2, StrideW: 2},
+		{N: 1, C: 1, H: 1, W: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+		{N: 3, C: 2, H: 7, W: 5, KH: 3, KW: 3, StrideH: 2, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 2, C: 5, H: 9, W: 8, KH: 3, KW: 2, StrideH: 1, StrideW: 3, PadH: 1, PadW: 1},
+		{N: 1, C: 2, H: 4, W: 6, KH: 4, KW: 6, StrideH: 1, StrideW: 1, PadH: 2, PadW: 3},
+		{N: 4, C: 17, H: 13, W: 11, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+	}
+	for gi, g := range geoms {
+		e.ok(g.Validate())
+		oh, ow := g.Out()
+		// Few distinct values, so that windows hold ties; NaNs in the
+		// second half of the cases.
+		x := make([]float64, g.InLen())
+		for i := range x {
+			x[i] = float64(e.rng.IntN(4)) - 1.5
+			if gi >= 3 && e.rng.IntN(9) == 0 {
+				x[i] = math.NaN()
+			}
+		}
+		wantY, wantArg := refMaxPool(x, g)
+		name := fmt.Sprintf("%+v", g)
+		xb, yb, ab := e.up(x), e.poisoned(g.OutLen()), e.poisoned(g.OutLen())
+		e.ok(e.s.MaxPool(yb, ab, xb, g))
+		e.same("max-pool "+name, e.down(yb), wantY)
+		e.same("max-pool argmax "+name, e.down(ab), wantArg)
+		yb2 := e.poisoned(g.OutLen())
+		e.ok(e.s.MaxPool(yb2, nil, xb, g))
+		e.same("max-pool without argmax "+name, e.down(yb2), wantY)
+
+		// Scatter and gather on reference positions.
+		argb := e.up(wantArg)
+		gy := e.rnd(g.OutLen(), -1, 1)
+		gyb, dxb := e.up(gy), e.poisoned(g.InLen())
+		e.ok(e.s.MaxPoolScatter(dxb, argb, gyb, g))
+		want, mag := make([]float64, g.InLen()), make([]float64, g.InLen())
+		for k, a := range wantArg {
+			plane := k / (oh * ow)
+			want[plane*g.H*g.W+int(a)] += gy[k]
+			mag[plane*g.H*g.W+int(a)] += math.Abs(gy[k])
+		}
+		for i := range mag {
+			mag[i]++
+		}
+		e.check("max-pool scatter "+name, e.down(dxb), want, mag)
+		u := e.rnd(g.InLen(), -1, 1)
+		ub, vb := e.up(u), e.poisoned(g.OutLen())
+		e.ok(e.s.MaxPoolGather(vb, argb, ub, g))
+		wantV := make([]float64, g.OutLen())
+		for k, a := range wantArg {
+			wantV[k] = u[k/(oh*ow)*g.H*g.W+int(a)]
+		}
+		e.same("max-pool gather "+name, e.down(vb), wantV)
+		e.free(xb, yb, ab, yb2, argb, gyb, dxb, ub, vb)
+	}
+	bad := kernels.PoolGeom{N: 1, C: 1, H: 4, W: 4, KH: 2, KW: 2, StrideH: 1, StrideW: 1, PadH: 2}
+	xb, yb := e.up(make([]float64, 16)), e.poisoned(64)
+	if err := e.s.MaxPool(yb, nil, xb, bad); err == nil {
+		e.t.Errorf("padding beyond half the window accepted: %+v", bad)
+	}
+	e.free(xb, yb)
+}
+
+func testGatherScatter[T kernels.Float](e *env[T]) {
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 5, 3}, {12, 3, 1}, {300, 11, 65}, {2000, 50, 8}, {0, 3, 4}} {
+		n, v, d := sz[0], sz[1], sz[2]
+		ids := make([]float64, n)
+		for k := range ids {
+			ids[k] = float64(e.rng.IntN(v))
+		}
+		table := e.rnd(v*d, -1, 1)
+		ib, tb, gb := e.up(ids), e.up(table), e.poisoned(n*d)
+		e.ok(e.s.Gather(gb, tb, ib, n, v, d))
+		want := make([]float64, n*d)
+		for k, id := range ids {
+			for j := 0; j < d; j++ {
+				want[k*d+j] = table[int(id)*d+j]
+			}
+		}
+		e.same(fmt.Sprintf("gather n=%d v=%d d=%d", n, v, d), e.down(gb), want)
+
+		src := e.rnd(n*d, -1, 1)
+		sb, db := e.up(src), e.poisoned(v*d)
+		e.ok(e.s.ScatterAdd(db, sb, ib, n, v, d))
+		want, mag := make([]float64, v*d), make([]float64, v*d)
+		for i := range mag {
+			mag[i] = 1
+		}
+		for k, id := range ids {
+			for j := 0; j < d; j++ {
+				want[int(id)*d+j] += src[k*d+j]
+				mag[int(id)*d+j] += math.Abs(src[k*d+j])
+			}
+		}
+		e.check(fmt.Sprintf("scatter-add n=%d v=%d d=%d", n, v, d), e.down(db), want, mag)
+		e.free(ib, tb, gb, sb, db)
+	}
 }

@@ -92,8 +92,82 @@ func refUnary(op kernels.UnaryOp, x float64, a kernels.UnaryArgs) float64 {
 		return math.Log1p(x)
 	case kernels.Expm1:
 		return math.Expm1(x)
+	case kernels.GELU:
+		return refGELUErf(x, int(a.A))
+	case kernels.GELUTanh:
+		return refGELUTanh(x, int(a.A))
 	}
 	return math.NaN()
+}
+
+// refGELUErf is the derivative of order k of x·Φ(x), written with erf.
+func refGELUErf(x float64, k int) float64 {
+	cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
+	pdf := math.Exp(-x*x/2) / math.Sqrt(2*math.Pi)
+	switch k {
+	case 0:
+		return x * cdf
+	case 1:
+		return cdf + x*pdf
+	case 2:
+		return 2*pdf - x*x*pdf
+	}
+	return math.NaN()
+}
+
+// refGELUTanh is the derivative of order k of ½x(1 + tanh u(x)),
+// u = √(2/π)(x + 0.044715x³), written with sech² u = 1/cosh² u.
+func refGELUTanh(x float64, k int) float64 {
+	c := math.Sqrt(2 / math.Pi)
+	u := c * (x + 0.044715*x*x*x)
+	du, ddu := c*(1+3*0.044715*x*x), c*6*0.044715*x
+	th := math.Tanh(u)
+	ch := math.Cosh(u)
+	sech2 := 1 / (ch * ch)
+	switch k {
+	case 0:
+		return x / 2 * (1 + th)
+	case 1:
+		return (1+th)/2 + x/2*sech2*du
+	case 2:
+		return sech2*du + x/2*sech2*ddu - x*th*sech2*du*du
+	}
+	return math.NaN()
+}
+
+// refMaxPool returns, for each output of the max pooling g of x, the
+// maximum of its window and its position iy·W+ix in the plane: the first
+// maximum in row-major order, NaN above any number.
+func refMaxPool(x []float64, g kernels.PoolGeom) (y, arg []float64) {
+	oh, ow := g.Out()
+	for n := 0; n < g.N*g.C; n++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				best, pos := math.Inf(-1), -1
+				for ky := 0; ky < g.KH; ky++ {
+					for kx := 0; kx < g.KW; kx++ {
+						iy, ix := oy*g.StrideH-g.PadH+ky, ox*g.StrideW-g.PadW+kx
+						if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+							continue
+						}
+						v := x[n*g.H*g.W+iy*g.W+ix]
+						better := v > best || pos < 0
+						if math.IsNaN(best) && pos >= 0 {
+							better = false
+						} else if math.IsNaN(v) {
+							better = true
+						}
+						if better {
+							best, pos = v, iy*g.W+ix
+						}
+					}
+				}
+				y = append(y, best)
+				arg = append(arg, float64(pos))
+			}
+		}
+	}
+	return y, arg
 }
 
 func refBinary(op kernels.BinaryOp, x, y float64) float64 {
