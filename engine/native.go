@@ -57,6 +57,9 @@ type external[T kernels.Float] struct {
 	buf   kernels.Buffer[T]
 	input bool
 	data  []T // host data uploaded before each run when the set is not the CPU
+	// resident: an input kept in the set's memory, uploaded only at
+	// compile time and by Program.Upload.
+	resident bool
 }
 
 // native is a graph compiled to kernel calls over preallocated buffers.
@@ -73,6 +76,9 @@ type native[T kernels.Float] struct {
 	bufs    []kernels.Buffer[T]
 	hostOps []string            // ops run through their Do method
 	scratch []kernels.Buffer[T] // buffers the steps allocated for themselves
+
+	resident map[int64]*external[T] // resident inputs by node ID
+	keep     []bool                 // outputs Run leaves on the set
 }
 
 // tracking is the set handed to builders: it records their allocations
@@ -100,7 +106,7 @@ func (e *unsupportedError) Error() string {
 
 // compileNative compiles the subgraph reaching outputs for element type T
 // on set.
-func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], outputs []*gorgonia.Node) (*native[T], error) {
+func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], outputs []*gorgonia.Node, res residency) (*native[T], error) {
 	sub := g.SubgraphRoots(outputs...)
 	sorted, err := gorgonia.Sort(sub)
 	if err != nil {
@@ -169,8 +175,11 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 	if len(unsupported) > 0 {
 		return nil, &unsupportedError{ops: unsupported}
 	}
+	if err := res.check(index, func(i int) bool { return plans[i].kind == kindInput }); err != nil {
+		return nil, err
+	}
 
-	nat := &native[T]{set: set, onHost: onHost}
+	nat := &native[T]{set: set, onHost: onHost, resident: make(map[int64]*external[T], len(res.inputs))}
 
 	// Liveness: the last step that reads each node; outputs live to the end.
 	last := make([]int, len(plans))
@@ -202,7 +211,13 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 		switch p.kind {
 		case kindInput, kindConst:
 			if err := nat.addExternal(p); err != nil {
+				nat.close()
 				return nil, err
+			}
+			if p.kind == kindInput && res.inputs[p.n.ID()] != nil {
+				e := nat.exts[p.ext]
+				e.resident = true
+				nat.resident[p.n.ID()] = e
 			}
 		case kindAlias:
 			src := plans[p.children[0]]
@@ -298,6 +313,7 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 		}
 		nat.outBufs = append(nat.outBufs, p.value)
 		nat.outHost = append(nat.outHost, host)
+		nat.keep = append(nat.keep, res.outputs[o.ID()])
 		nat.outs = append(nat.outs, gt.New(gt.WithShape(p.shape...), gt.WithBacking(host)))
 	}
 	return nat, nil
@@ -427,36 +443,45 @@ func valueData[T kernels.Float](v gorgonia.Value, size int) ([]T, error) {
 }
 
 // refresh re-reads inputs whose bound value was replaced (gorgonia.Let)
-// since the last run, and uploads inputs to a device that is not the host.
+// since the last run, and uploads inputs to a device that is not the host
+// (except resident ones, which only Program.Upload uploads).
 func (nat *native[T]) refresh() error {
 	for _, e := range nat.exts {
-		if !e.input {
+		if !e.input || (e.resident && !nat.onHost) {
 			continue
 		}
-		v := e.node.Value()
-		switch sv := v.(type) {
-		case *gorgonia.F64:
-			e.setScalar(T(float64(*sv)))
-		case *gorgonia.F32:
-			e.setScalar(T(float32(*sv)))
-		default:
-			if v != e.val {
-				d, err := valueData[T](v, e.buf.Len())
-				if err != nil {
-					return fmt.Errorf("input %s: %w", e.node.Name(), err)
-				}
-				e.val = v
-				if e.host != nil {
-					e.host.Data = d
-				} else {
-					e.data = d
-				}
-			}
+		if err := nat.sync(e); err != nil {
+			return err
 		}
-		if e.host == nil {
-			if err := nat.set.Upload(e.buf, e.data); err != nil {
+	}
+	return nil
+}
+
+// sync re-reads input e's bound value and, on a device, uploads it.
+func (nat *native[T]) sync(e *external[T]) error {
+	v := e.node.Value()
+	switch sv := v.(type) {
+	case *gorgonia.F64:
+		e.setScalar(T(float64(*sv)))
+	case *gorgonia.F32:
+		e.setScalar(T(float32(*sv)))
+	default:
+		if v != e.val {
+			d, err := valueData[T](v, e.buf.Len())
+			if err != nil {
 				return fmt.Errorf("input %s: %w", e.node.Name(), err)
 			}
+			e.val = v
+			if e.host != nil {
+				e.host.Data = d
+			} else {
+				e.data = d
+			}
+		}
+	}
+	if e.host == nil {
+		if err := nat.set.Upload(e.buf, e.data); err != nil {
+			return fmt.Errorf("input %s: %w", e.node.Name(), err)
 		}
 	}
 	return nil
@@ -483,6 +508,9 @@ func (nat *native[T]) run() error {
 	}
 	if !nat.onHost {
 		for i, b := range nat.outBufs {
+			if nat.keep[i] {
+				continue
+			}
 			if err := nat.set.Download(nat.outHost[i], b); err != nil {
 				return fmt.Errorf("output %d: %w", i, err)
 			}

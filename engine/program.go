@@ -52,6 +52,21 @@ type Options struct {
 	// Logf reports a fallback to the TapeMachine, once per Compile; nil
 	// means log.Printf.
 	Logf func(format string, args ...any)
+	// Resident lists input nodes (parameters, probe vectors) whose values
+	// stay in the kernel set's memory between runs: Compile uploads them
+	// once and Run never uploads them again. Program.Upload copies a
+	// changed host value to the set, Program.Download copies the set's
+	// value back into the node's tensor, and Buffers hands the set's
+	// buffer to other kernels (an optimizer updating it in place). On the
+	// host CPU set a resident input aliases its tensor, as every input
+	// does, so nothing changes there.
+	Resident []*gorgonia.Node
+	// DeviceOutputs lists outputs that Run leaves in the kernel set's
+	// memory (gradients consumed there by an optimizer): their host
+	// tensors (Dense, Scalar, Output) are refreshed only by
+	// Program.Download. On the host CPU set they alias the program's
+	// buffers and are always current.
+	DeviceOutputs []*gorgonia.Node
 }
 
 // runner is one way of executing a compiled graph.
@@ -67,6 +82,8 @@ type Program struct {
 	outputs  []*gorgonia.Node
 	backend  string
 	fallback string
+	resident map[int64]bool // IDs of Options.Resident
+	outIndex map[int64]int  // ID of each output node → its first index
 }
 
 // Compile prepares g for execution and arranges for the given output nodes
@@ -92,6 +109,9 @@ func CompileWith(g *gorgonia.ExprGraph, o Options, outputs ...*gorgonia.Node) (*
 		}
 	}
 	p := &Program{outputs: outputs}
+	if err := p.checkResidency(g, o); err != nil {
+		return nil, err
+	}
 	if o.Backend != Tape {
 		r, name, err := compileFor(g, o, outputs)
 		if err == nil {
@@ -120,7 +140,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 		if set == nil {
 			set, own = kernels.NewCPU[float32](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
-		nat, err := compileNative(g, set, outputs)
+		nat, err := compileNative(g, set, outputs, newResidency(o))
 		if err != nil {
 			if own {
 				_ = set.Close()
@@ -134,7 +154,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 		if set == nil {
 			set, own = kernels.NewCPU[float64](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
-		nat, err := compileNative(g, set, outputs)
+		nat, err := compileNative(g, set, outputs, newResidency(o))
 		if err != nil {
 			if own {
 				_ = set.Close()
