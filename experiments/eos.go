@@ -64,7 +64,9 @@ func EOS() *Experiment {
 		{Key: "ngd.steps", Default: 2000, Help: "normalized-GD steps after the GD phase (0 skips the phase)"},
 		{Key: "probe.every", Default: 10, Help: "steps between λ₁ measurements during GD"},
 		{Key: "ngd.probe_every", Default: 20, Help: "steps between λ₁ measurements during normalized GD"},
-		{Key: "probe.lanczos_steps", Default: 10, Help: "Lanczos steps per λ₁ measurement (warm-started from the previous eigenvector)"},
+		{Key: "probe.lanczos_steps", Default: 20, Help: "Lanczos steps at most per λ₁ measurement (warm-started from the previous eigenvector)"},
+		{Key: "probe.tol", Default: 1e-4, Help: "a λ₁ measurement stops when the top Ritz value changes by at most this (relative) from one Lanczos step to the next"},
+		{Key: "probe.verify_every", Default: 0, Help: "repeat every k-th λ₁ measurement with a cold-started 100-step Lanczos run from g/‖g‖ and record the difference (0: never)"},
 	}
 	return &Experiment{
 		Name:        "eos",
@@ -460,7 +462,7 @@ func (m eosGELUMLP) Forward(b *nn.Binding, x *gorgonia.Node) (*gorgonia.Node, er
 	return h, nil
 }
 
-func eosPhase(ctx context.Context, env *Env, model nn.Model, ds *data.Dataset, opt optim.Optimizer, steps int, dir string, probe *curvature.SharpnessProbe) error {
+func eosPhase(ctx context.Context, env *Env, model nn.Model, ds *data.Dataset, opt optim.Optimizer, steps int, dir string, probe train.Probe) error {
 	tr, err := train.New(model, opt, ds, nil, train.Options{
 		Epochs: steps, BatchSize: ds.Len(), Seed: env.Seed, Loss: objective.MSE, Flatten: true,
 		LogEvery: probe.Every(), CheckpointEvery: max(1, steps/4), Dir: dir, Resume: env.Resume,
@@ -534,8 +536,10 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 	if err != nil {
 		return err
 	}
-	gdProbe, err := curvature.NewSharpnessProbe(hop, curvature.SharpnessOptions{
-		Every: every, LR: gd.LR, Method: curvature.LanczosMethod, LanczosSteps: lsteps, WarmStart: true, Seed: env.Seed})
+	probeOpts := func(every int, lr func() float64, seed uint64) eosLambdaOptions {
+		return eosLambdaOptions{every: every, lr: lr, maxSteps: lsteps, tol: cfg.Float("probe.tol"), verifyEvery: cfg.Int("probe.verify_every"), seed: seed}
+	}
+	gdProbe, err := newEOSLambdaProbe(hop, probeOpts(every, gd.LR, env.Seed))
 	if err != nil {
 		return err
 	}
@@ -549,6 +553,7 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 	if err := eosPhase(ctx, env, model, ds, gd, gdSteps, env.Dir, gdProbe); err != nil {
 		return fmt.Errorf("GD phase: %w", err)
 	}
+	gdProbe.record(out, "gd")
 	gdS, err := eosReadProbeSeries(filepath.Join(env.Dir, metrics.JSONLFile), 0)
 	if err != nil {
 		return err
@@ -600,15 +605,16 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 		if err != nil {
 			return err
 		}
-		ngdProbe, err := curvature.NewSharpnessProbe(hop, curvature.SharpnessOptions{
-			Every: cfg.Int("ngd.probe_every"), LR: ngd.LR, Method: curvature.LanczosMethod, LanczosSteps: lsteps, WarmStart: true, Seed: env.Seed + 1})
+		ngdProbe, err := newEOSLambdaProbe(hop, probeOpts(cfg.Int("ngd.probe_every"), ngd.LR, env.Seed+1))
 		if err != nil {
 			return err
 		}
+		ngdProbe.warmFrom(gdProbe)
 		dir := filepath.Join(env.Dir, "ngd")
 		if err := eosPhase(ctx, env, model, ds, ngd, ngdSteps, dir, ngdProbe); err != nil {
 			return fmt.Errorf("normalized-GD phase: %w", err)
 		}
+		ngdProbe.record(out, "ngd")
 		ns, err := eosReadProbeSeries(filepath.Join(dir, metrics.JSONLFile), gdSteps)
 		if err != nil {
 			return err

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/train/checkpoint"
@@ -149,6 +153,171 @@ func TestEOSTinyRun(t *testing.T) {
 		w, ok := ts["param/"+p.Name]
 		if !ok || !w.Shape().Eq(p.Value.Shape()) {
 			t.Errorf("parameter %s %v not in the checkpoint with that shape", p.Name, p.Value.Shape())
+		}
+	}
+}
+
+// eosQuadratic is the loss ½θᵀAθ at a fixed θ: its Hessian is A and its
+// gradient Aθ. It stands in for a network's Hessian operator in the λ₁
+// probe's tests, with gonum's dense eigensolver as the oracle.
+type eosQuadratic struct {
+	a     *mat.SymDense
+	theta []float64
+}
+
+func (q *eosQuadratic) Dim() int { return len(q.theta) }
+
+func (q *eosQuadratic) Apply(dst, v []float64) error {
+	mat.NewVecDense(len(dst), dst).MulVec(q.a, mat.NewVecDense(len(v), v))
+	return nil
+}
+
+func (q *eosQuadratic) Gradient(grad []float64) (float64, error) {
+	if err := q.Apply(grad, q.theta); err != nil {
+		return 0, err
+	}
+	return floats.Dot(q.theta, grad) / 2, nil
+}
+
+func (q *eosQuadratic) ParamVector(dst []float64) []float64 {
+	return append(dst[:0], q.theta...)
+}
+
+// eosSpectrumMatrix returns Q·diag(eig)·Qᵀ for a seeded random orthogonal Q.
+func eosSpectrumMatrix(eig []float64, seed uint64) *mat.SymDense {
+	n := len(eig)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	g := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			g.Set(i, j, rng.NormFloat64())
+		}
+	}
+	var qr mat.QR
+	qr.Factorize(g)
+	var q mat.Dense
+	qr.QTo(&q)
+	var m mat.Dense
+	m.Mul(&q, mat.NewDiagDense(n, eig))
+	m.Mul(&m, q.T())
+	s := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			s.SetSym(i, j, (m.At(i, j)+m.At(j, i))/2)
+		}
+	}
+	return s
+}
+
+func eosTopEigen(a *mat.SymDense) float64 {
+	var es mat.EigenSym
+	if !es.Factorize(a, false) {
+		panic("eigen decomposition failed")
+	}
+	v := es.Values(nil)
+	return v[len(v)-1]
+}
+
+// TestEOSLambdaProbe follows slowly drifting quadratics with the
+// warm-started λ₁ probe and checks every measurement, the derived values
+// and the cold reference against the dense eigenvalues, and that the warm
+// starts need fewer Lanczos steps than the first (cold) measurement.
+func TestEOSLambdaProbe(t *testing.T) {
+	const n = 60
+	spectrum := func(top ...float64) []float64 {
+		e := make([]float64, n)
+		for i := range e {
+			e[i] = -1 + 3*float64(i)/float64(n) // bulk in [-1, 2)
+		}
+		return append(e[:n-len(top)], top...)
+	}
+	cases := []struct {
+		name string
+		eig  []float64
+	}{
+		{"separated top", spectrum(6, 10)},
+		{"close top pair", spectrum(9.9, 10)},
+		{"larger negative curvature", append(spectrum(10)[1:], -30)},
+	}
+	for ci, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a0 := eosSpectrumMatrix(c.eig, uint64(ci))
+			drift := eosSpectrumMatrix(spectrum(1, 2), uint64(100+ci))
+			theta := make([]float64, n)
+			for i := range theta {
+				theta[i] = math.Sin(float64(i + 1))
+			}
+			q := &eosQuadratic{theta: theta}
+			const eta = 0.15
+			p, err := newEOSLambdaProbe(q, eosLambdaOptions{every: 1, lr: func() float64 { return eta }, maxSteps: 30, tol: 1e-8, verifyEvery: 4, seed: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var iters []float64
+			for k := 0; k < 12; k++ {
+				var a mat.SymDense
+				a.AddSym(a0, scaledSym(drift, 0.01*float64(k)))
+				q.a = &a
+				want := eosTopEigen(&a)
+				m, err := p.Measure(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := m["lambda_max"]; math.Abs(got-want) > 1e-6*want {
+					t.Errorf("measurement %d: λ₁ = %.10g, want %.10g", k, got, want)
+				}
+				g := make([]float64, n)
+				if _, err := q.Gradient(g); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := m["ngd_sharpness"], eta*m["lambda_max"]/floats.Norm(g, 2); math.Abs(got-want) > 1e-12*want {
+					t.Errorf("measurement %d: ngd_sharpness = %g, want %g", k, got, want)
+				}
+				if got := m["eta_lambda"]; math.Abs(got-eta*m["lambda_max"]) > 1e-12 {
+					t.Errorf("measurement %d: eta_lambda = %g", k, got)
+				}
+				if cold, ok := m["lambda_max_cold"]; ok != ((k+1)%4 == 0) {
+					t.Errorf("measurement %d: cold reference present = %v", k, ok)
+				} else if ok && math.Abs(cold-want) > 1e-9*want {
+					t.Errorf("measurement %d: cold reference %.10g, want %.10g", k, cold, want)
+				}
+				iters = append(iters, m["lambda_max_iters"])
+			}
+			t.Logf("Lanczos steps per measurement: %v", iters)
+			var warm float64
+			for _, v := range iters[1:] {
+				warm += v
+			}
+			warm /= float64(len(iters) - 1)
+			if !(warm < iters[0]) {
+				t.Errorf("warm starts took %.2f steps on average, the cold first measurement %g (%v)", warm, iters[0], iters)
+			}
+			if p.verified != 3 || p.maxRelDiff > 1e-6 {
+				t.Errorf("%d cold checks, max relative difference %g", p.verified, p.maxRelDiff)
+			}
+		})
+	}
+}
+
+func scaledSym(a *mat.SymDense, s float64) *mat.SymDense {
+	var b mat.SymDense
+	b.ScaleSym(s, a)
+	return &b
+}
+
+// TestEOSLambdaProbeErrors checks the option validation.
+func TestEOSLambdaProbeErrors(t *testing.T) {
+	q := &eosQuadratic{a: eosSpectrumMatrix([]float64{1, 2, 3, 4}, 1), theta: []float64{1, 0, 0, 0}}
+	lr := func() float64 { return 0.1 }
+	for _, o := range []eosLambdaOptions{
+		{every: 0, lr: lr, maxSteps: 10},
+		{every: 1, lr: lr, maxSteps: eosMinLanczosSteps - 1},
+		{every: 1, lr: lr, maxSteps: 10, tol: -1},
+		{every: 1, lr: lr, maxSteps: 10, verifyEvery: -1},
+		{every: 1, maxSteps: 10},
+	} {
+		if _, err := newEOSLambdaProbe(q, o); err == nil {
+			t.Errorf("options %+v accepted", o)
 		}
 	}
 }
