@@ -9,8 +9,8 @@ import (
 
 	gt "gorgonia.org/tensor"
 
+	"github.com/gradlab/gradlab/benchmarks/harness"
 	"github.com/gradlab/gradlab/curvature"
-	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/internal/openblas"
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
@@ -25,21 +25,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// hvpBenchData is a batch of synthetic MNIST-shaped examples (784 inputs in
-// [0, 1), 10 classes); the cost of a gradient or an HVP does not depend on
-// the values.
-func hvpBenchData(n int) *data.Dataset {
-	rng := rand.New(rand.NewPCG(3, 4))
-	ds := &data.Dataset{Name: "mnist-shaped", X: make([]float32, n*784), Shape: []int{784}, Y: make([]int, n), Classes: 10}
-	for i := range ds.X {
-		ds.X[i] = rng.Float32()
-	}
-	for i := range ds.Y {
-		ds.Y[i] = rng.IntN(10)
-	}
-	return ds
-}
-
 // BenchmarkHVPOverGrad measures the cost of one exact Hessian–vector
 // product (curvature.HessianOperator.Apply: double backprop, float64 probe
 // in and product out) against one loss-and-gradient evaluation
@@ -50,7 +35,7 @@ func hvpBenchData(n int) *data.Dataset {
 // measures the same ratio with PyTorch.
 func BenchmarkHVPOverGrad(b *testing.B) {
 	const batch = 128
-	ds := hvpBenchData(batch)
+	ds := harness.MNISTShaped(batch, 3)
 	act, err := nn.ParseActivation("relu")
 	if err != nil {
 		b.Fatal(err)

@@ -26,7 +26,7 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newListCmd(reg), newRunCmd(reg, environ), newVersionCmd(), newConfigCmd(reg), newCheckCmd(), newHessianCmd(reg))
+	root.AddCommand(newListCmd(reg), newRunCmd(reg, environ), newVersionCmd(), newConfigCmd(reg), newCheckCmd(), newHessianCmd(reg), newBenchCmd())
 	return root
 }
 
