@@ -172,6 +172,26 @@ __device__ inline double sigmoidd(double x) {
   return e / (1 + e);
 }
 
+// Derivative of order k (0, 1, 2) of GELU: x*Phi(x) (erf form) or
+// x/2*(1 + tanh(u)), u = sqrt(2/pi)*(x + 0.044715x^3) (tanh form).
+__device__ inline double gelu_erf(double x, int k) {
+  double cdf = 0.5 * erfc(-x * 0.70710678118654752440);
+  double pdf = exp(-0.5 * x * x) * 0.39894228040143267794;
+  if (k == 0) return x * cdf;
+  if (k == 1) return cdf + x * pdf;
+  return pdf * (2 - x * x);
+}
+
+__device__ inline double gelu_tanh(double x, int k) {
+  const double a = 0.044715, c = 0.7978845608028654;
+  double t = tanh(c * (x + a * x * x * x));
+  if (k == 0) return 0.5 * x * (1 + t);
+  double u1 = c * (1 + 3 * a * x * x);
+  if (k == 1) return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * u1;
+  double u2 = 6 * c * a * x;
+  return (1 - t * t) * (u1 + 0.5 * x * (u2 - 2 * t * u1 * u1));
+}
+
 template <typename T>
 __device__ T unary1(int op, T x, double a, double b, double c) {
   switch (op) {
@@ -194,6 +214,8 @@ __device__ T unary1(int op, T x, double a, double b, double c) {
     case 16: return (T)(fmax((double)x, 0.0) + log1p(exp(-fabs((double)x))));
     case 17: return (T)log1p((double)x);
     case 18: return (T)expm1((double)x);
+    case 19: return (T)gelu_erf((double)x, (int)a);
+    case 20: return (T)gelu_tanh((double)x, (int)a);
   }
   return (T)NAN;
 }
@@ -439,6 +461,99 @@ __device__ void col2im(T* img, const T* col, Geom g) {
   }
 }
 
+// ---------------------------------------------------------------- max pooling
+// Windows KHxKW with strides and padding over NCHW planes; padding never
+// wins; positions are iy*W+ix within the plane, stored as numbers.
+
+struct PoolG {
+  i64 P, H, W, KH, KW, SH, SW, PH, PW, OH, OW;  // P = N*C planes
+};
+
+// One thread per output: the first maximum in row-major order (a NaN wins
+// over numbers, the first NaN over later ones); arg may be null.
+template <typename T>
+__device__ void maxpool(T* y, T* arg, const T* x, PoolG g) {
+  GRID_STRIDE(i, g.P * g.OH * g.OW) {
+    i64 ox = i % g.OW, oy = (i / g.OW) % g.OH, p = i / (g.OW * g.OH);
+    const T* xp = x + p * g.H * g.W;
+    i64 y0 = oy * g.SH - g.PH, x0 = ox * g.SW - g.PW;
+    i64 ya = y0 > 0 ? y0 : 0, yb = y0 + g.KH < g.H ? y0 + g.KH : g.H;
+    i64 xa = x0 > 0 ? x0 : 0, xb = x0 + g.KW < g.W ? x0 + g.KW : g.W;
+    i64 bi = ya * g.W + xa;
+    T best = xp[bi];
+    for (i64 iy = ya; iy < yb; iy++)
+      for (i64 ix = xa; ix < xb; ix++) {
+        T v = xp[iy * g.W + ix];
+        if (v > best || (v != v && best == best)) {
+          best = v;
+          bi = iy * g.W + ix;
+        }
+      }
+    y[i] = best;
+    if (arg != nullptr) arg[i] = (T)bi;
+  }
+}
+
+// One thread per input pixel: the sum, in output order, of the gradients
+// of the outputs whose window covers the pixel and chose it (no atomics,
+// deterministic, the same order as the CPU set).
+template <typename T>
+__device__ void maxpool_scatter(T* dx, const T* arg, const T* gy, PoolG g) {
+  GRID_STRIDE(i, g.P * g.H * g.W) {
+    i64 pos = i % (g.H * g.W), p = i / (g.H * g.W);
+    i64 iy = pos / g.W, ix = pos % g.W;
+    // Outputs oy with oy*SH - PH <= iy < oy*SH - PH + KH.
+    i64 ty = iy + g.PH - g.KH + 1, tx = ix + g.PW - g.KW + 1;
+    i64 oya = ty > 0 ? (ty + g.SH - 1) / g.SH : 0, oyb = (iy + g.PH) / g.SH;
+    i64 oxa = tx > 0 ? (tx + g.SW - 1) / g.SW : 0, oxb = (ix + g.PW) / g.SW;
+    if (oyb >= g.OH) oyb = g.OH - 1;
+    if (oxb >= g.OW) oxb = g.OW - 1;
+    T acc = 0;
+    const T* ap = arg + p * g.OH * g.OW;
+    const T* gp = gy + p * g.OH * g.OW;
+    for (i64 oy = oya; oy <= oyb; oy++)
+      for (i64 ox = oxa; ox <= oxb; ox++) {
+        i64 k = oy * g.OW + ox;
+        if ((i64)ap[k] == pos) acc += gp[k];
+      }
+    dx[i] = acc;
+  }
+}
+
+template <typename T>
+__device__ void maxpool_gather(T* v, const T* arg, const T* u, PoolG g) {
+  GRID_STRIDE(i, g.P * g.OH * g.OW) {
+    i64 p = i / (g.OH * g.OW);
+    v[i] = u[p * g.H * g.W + (i64)arg[i]];
+  }
+}
+
+// ---------------------------------------------------------------- embedding rows
+// ids are integers stored as numbers; an id outside [0, v) gives a NaN row
+// (gather) or is skipped (scatter).
+
+template <typename T>
+__device__ void gather_rows(T* dst, const T* table, const T* ids, i64 n, i64 v, i64 d) {
+  GRID_STRIDE(i, n * d) {
+    i64 k = i / d, j = i % d;
+    T f = ids[k];
+    i64 id = (i64)f;
+    dst[i] = (f >= 0 && id < v && (T)id == f) ? table[id * d + j] : (T)NAN;
+  }
+}
+
+// dst must be zero; one thread per source element, atomicAdd into its row
+// (double atomicAdd needs sm_60+).
+template <typename T>
+__device__ void scatter_add(T* dst, const T* src, const T* ids, i64 n, i64 v, i64 d) {
+  GRID_STRIDE(i, n * d) {
+    i64 k = i / d, j = i % d;
+    T f = ids[k];
+    i64 id = (i64)f;
+    if (f >= 0 && id < v && (T)id == f) atomicAdd(&dst[id * d + j], src[i]);
+  }
+}
+
 // ---------------------------------------------------------------- optimizers
 
 template <typename T>
@@ -538,6 +653,29 @@ __device__ void rmsprop(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr
                                         i64 SH, i64 SW, i64 PH, i64 PW, i64 DH, i64 DW, i64 OH, i64 OW) {  \
     Geom g = {N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};                                         \
     col2im<T>(img, col, g);                                                                                \
+  }                                                                                                        \
+  extern "C" __global__ void maxpool_##S(T* y, T* arg, const T* x, i64 P, i64 H, i64 W, i64 KH, i64 KW,   \
+                                         i64 SH, i64 SW, i64 PH, i64 PW, i64 OH, i64 OW) {                 \
+    PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
+    maxpool<T>(y, arg, x, g);                                                                              \
+  }                                                                                                        \
+  extern "C" __global__ void maxpool_scatter_##S(T* dx, const T* arg, const T* gy, i64 P, i64 H, i64 W,    \
+                                                 i64 KH, i64 KW, i64 SH, i64 SW, i64 PH, i64 PW, i64 OH,   \
+                                                 i64 OW) {                                                 \
+    PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
+    maxpool_scatter<T>(dx, arg, gy, g);                                                                    \
+  }                                                                                                        \
+  extern "C" __global__ void maxpool_gather_##S(T* v, const T* arg, const T* u, i64 P, i64 H, i64 W,       \
+                                                i64 KH, i64 KW, i64 SH, i64 SW, i64 PH, i64 PW, i64 OH,    \
+                                                i64 OW) {                                                  \
+    PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
+    maxpool_gather<T>(v, arg, u, g);                                                                       \
+  }                                                                                                        \
+  extern "C" __global__ void gather_rows_##S(T* dst, const T* table, const T* ids, i64 n, i64 v, i64 d) { \
+    gather_rows<T>(dst, table, ids, n, v, d);                                                              \
+  }                                                                                                        \
+  extern "C" __global__ void scatter_add_##S(T* dst, const T* src, const T* ids, i64 n, i64 v, i64 d) {   \
+    scatter_add<T>(dst, src, ids, n, v, d);                                                                \
   }                                                                                                        \
   extern "C" __global__ void sgd_##S(T* p, const T* g, T* v, i64 n, double lr, double mom, double damp,     \
                                      double wd, double decay, i64 nesterov, i64 first) {                   \

@@ -118,7 +118,8 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 		return nil, fmt.Errorf("cuda: load PTX: %w", err)
 	}
 	for _, k := range []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
-		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop"} {
+		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop", "maxpool", "maxpool_scatter",
+		"maxpool_gather", "gather_rows", "scatter_add"} {
 		f, err := s.mod.Function(k + "_" + suffix)
 		if err != nil {
 			_ = s.Close()
@@ -418,6 +419,9 @@ func (s *Set[T]) Unary(op kernels.UnaryOp, dst, src kernels.Buffer[T], args kern
 		return err
 	}
 	defer runtime.UnlockOSThread()
+	if err := kernels.CheckUnaryArgs(op, args); err != nil {
+		return err
+	}
 	x, err := s.dev("unary src", src, 0)
 	if err != nil {
 		return err
@@ -683,6 +687,136 @@ func (s *Set[T]) Col2im(img, col kernels.Buffer[T], g kernels.ConvGeom) error {
 	s.p(1, c)
 	s.geom(g)
 	return s.launch("col2im", 16, int64(g.N*g.C*g.H*g.W))
+}
+
+// pool2d launches one of the max-pooling kernels: dst gets outLen (or
+// inLen for the scatter) elements; arg may be nil only for the forward.
+func (s *Set[T]) pool2d(k string, dst, arg, src kernels.Buffer[T], g kernels.PoolGeom) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	in, out := g.InLen(), g.OutLen()
+	nd, ns, work := out, in, out
+	if k == "maxpool_scatter" {
+		nd, ns, work = in, out, in
+	}
+	d, err := s.dev(k+" output", dst, nd)
+	if err != nil {
+		return err
+	}
+	x, err := s.dev(k+" input", src, ns)
+	if err != nil {
+		return err
+	}
+	a, err := s.optDev(k+" argmax", arg, out, arg != nil || k != "maxpool")
+	if err != nil {
+		return err
+	}
+	oh, ow := g.Out()
+	s.p(0, d)
+	s.pOpt(1, a)
+	s.p(2, x)
+	for i, v := range []int{g.N * g.C, g.H, g.W, g.KH, g.KW, g.StrideH, g.StrideW, g.PadH, g.PadW, oh, ow} {
+		s.i(3+i, int64(v))
+	}
+	return s.launch(k, 14, int64(work))
+}
+
+// MaxPool implements kernels.Set.
+func (s *Set[T]) MaxPool(y, arg, x kernels.Buffer[T], g kernels.PoolGeom) error {
+	return s.pool2d("maxpool", y, arg, x, g)
+}
+
+// MaxPoolScatter implements kernels.Set (one thread per input pixel, no
+// atomics: deterministic).
+func (s *Set[T]) MaxPoolScatter(dx, arg, gy kernels.Buffer[T], g kernels.PoolGeom) error {
+	return s.pool2d("maxpool_scatter", dx, arg, gy, g)
+}
+
+// MaxPoolGather implements kernels.Set.
+func (s *Set[T]) MaxPoolGather(v, arg, u kernels.Buffer[T], g kernels.PoolGeom) error {
+	return s.pool2d("maxpool_gather", v, arg, u, g)
+}
+
+// Gather implements kernels.Set; an invalid id gives a row of NaN.
+func (s *Set[T]) Gather(dst, table, ids kernels.Buffer[T], n, v, d int) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if n < 0 || v < 0 || d < 0 {
+		return fmt.Errorf("cuda: gather: negative size n=%d v=%d d=%d", n, v, d)
+	}
+	dd, err := s.dev("gather output", dst, n*d)
+	if err != nil {
+		return err
+	}
+	td, err := s.dev("gather table", table, v*d)
+	if err != nil {
+		return err
+	}
+	id, err := s.dev("gather ids", ids, n)
+	if err != nil {
+		return err
+	}
+	if n*d == 0 {
+		return nil
+	}
+	s.p(0, dd)
+	s.p(1, td)
+	s.p(2, id)
+	s.i(3, int64(n))
+	s.i(4, int64(v))
+	s.i(5, int64(d))
+	return s.launch("gather_rows", 6, int64(n*d))
+}
+
+// ScatterAdd implements kernels.Set: dst is cleared, then every source
+// element is added into its row with atomicAdd (the order of the sums is
+// not fixed); invalid ids are skipped.
+func (s *Set[T]) ScatterAdd(dst, src, ids kernels.Buffer[T], n, v, d int) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if n < 0 || v < 0 || d < 0 {
+		return fmt.Errorf("cuda: scatter-add: negative size n=%d v=%d d=%d", n, v, d)
+	}
+	dd, err := s.dev("scatter-add output", dst, v*d)
+	if err != nil {
+		return err
+	}
+	sd, err := s.dev("scatter-add rows", src, n*d)
+	if err != nil {
+		return err
+	}
+	id, err := s.dev("scatter-add ids", ids, n)
+	if err != nil {
+		return err
+	}
+	if v*d == 0 {
+		return nil
+	}
+	s.p(0, dd)
+	s.f(1, 0)
+	s.i(2, int64(v*d))
+	if err := s.launch("fill", 3, int64(v*d)); err != nil {
+		return err
+	}
+	if n*d == 0 {
+		return nil
+	}
+	s.p(0, dd)
+	s.p(1, sd)
+	s.p(2, id)
+	s.i(3, int64(n))
+	s.i(4, int64(v))
+	s.i(5, int64(d))
+	return s.launch("scatter_add", 6, int64(n*d))
 }
 
 // optDev returns the device buffer of an optional argument, or nil when
