@@ -106,7 +106,7 @@ func Samuel() *Experiment {
 			// the run).
 			"full": {"train.seeds": 10, "train.steps": 100000, "train.log_every": 500},
 		},
-		FullRuntime: "about 35 s of CPU on one core (3 minutes wall on a loaded 2-core machine); no GPU needed",
+		FullRuntime: "about 55 s of CPU on one core (2 minutes wall on a loaded 2-core machine); the small preset about 10 s; no GPU needed",
 		Run:         runSamuel,
 	}
 }
