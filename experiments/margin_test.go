@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/engine"
+	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/tensor"
 )
 
@@ -193,6 +196,25 @@ func TestMarginEndToEnd(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("missing checks %v", want)
 	}
+	// The repeat control: same point set (γ* unchanged), twice as many
+	// positive copies, and the a_k > 0 family alone at the end of the early
+	// phase (the other family starts about ε^{1/2} smaller in norm).
+	v := s.Values
+	if v["control_mode"] != "repeat" {
+		t.Errorf("control_mode %v, want repeat by default", v["control_mode"])
+	}
+	if g, ok := v["control_gamma_ratio"].(float64); !ok || math.Abs(g-1) > 1e-9 {
+		t.Errorf("control γ*/γ* = %v, want 1", v["control_gamma_ratio"])
+	}
+	if p, ok := v["control_phase1_positive_share"].(float64); !ok || p < 0.999 {
+		t.Errorf("control share of ‖θ‖² in a_k > 0 neurons at t₁ = %v, want ≥ 0.999", v["control_phase1_positive_share"])
+	}
+	for _, k := range []string{"control_linear_alignment", "control_linear_agree_data", "control_linear_agree_random",
+		"control_linear_cos_svm", "control_positive_share", "control_family_growth_ratio"} {
+		if f, ok := v[k].(float64); !ok || !finite(f) {
+			t.Errorf("%s = %v", k, v[k])
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -205,5 +227,200 @@ func TestMarginEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "plots", p)); err != nil {
 			t.Errorf("plot %s: %v", p, err)
 		}
+	}
+}
+
+func TestMarginRepeatRejectsSmallRepeat(t *testing.T) {
+	_, err := Run(context.Background(), Margin(), RunOptions{Sets: []string{"control.repeat=1", "data.n=4", "data.d=2"}, Out: t.TempDir()})
+	if err == nil {
+		t.Error("control.repeat=1 accepted")
+	}
+}
+
+// TestRepeatPositivesControl checks the repeat control's data: the point
+// set, and so the SVM, is that of the symmetric data; the multiset breaks
+// the symmetry exactly by giving each positive point K copies and its
+// mirror one; and the early-phase growth rates of the two families along
+// the SVM direction u are (K+α)·S and (1+Kα)·S, computed here directly
+// from G(w) = mean yᵢφ(wᵀxᵢ).
+func TestRepeatPositivesControl(t *testing.T) {
+	const alpha = 0.2
+	for _, tc := range []struct {
+		n, d, k int
+		seed    uint64
+	}{{6, 3, 2, 1}, {6, 3, 3, 2}, {9, 5, 3, 3}, {5, 4, 5, 4}} {
+		ds, _, err := data.SymmetricSeparable(tc.n, tc.d, 0.2, tc.seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sym := marginFromDataset(ds)
+		ctrl := repeatPositives(sym, tc.k)
+		key := func(x []float64, y float64) string { return fmt.Sprint(x, y) }
+		count := map[string]int{}
+		for i, x := range ctrl.X {
+			count[key(x, ctrl.Y[i])]++
+		}
+		var npos int
+		for i, x := range sym.X {
+			want := 1
+			if sym.Y[i] > 0 {
+				want, npos = tc.k, npos+1
+			}
+			if got := count[key(x, sym.Y[i])]; got != want {
+				t.Errorf("%+v: point %d (y = %v) appears %d times, want %d", tc, i, sym.Y[i], got, want)
+			}
+			delete(count, key(x, sym.Y[i]))
+		}
+		if len(count) != 0 || len(ctrl.X) != tc.k*npos+len(sym.X)-npos {
+			t.Errorf("%+v: %d points, %d not from the symmetric set", tc, len(ctrl.X), len(count))
+		}
+		s1, err := maxMarginSVM(sym, 1e-11, 1_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2, err := maxMarginSVM(ctrl, 1e-11, 1_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(s2.Gamma-s1.Gamma) > 1e-9*s1.Gamma || cosine(s1.W, s2.W) < 1-1e-12 || s2.MinScore < 1-1e-9 {
+			t.Errorf("%+v: control γ* %v vs %v, cos %v, min score %v", tc, s2.Gamma, s1.Gamma, cosine(s1.W, s2.W), s2.MinScore)
+		}
+		// Early-phase rates along u = SVM direction (every positive point has uᵀx > 0).
+		u := s1.W
+		phi := func(z float64) float64 { return math.Max(z, alpha*z) }
+		var gPlus, gMinus, sum float64
+		for i, x := range ctrl.X {
+			gPlus += ctrl.Y[i] * phi(dot(u, x))
+			gMinus -= ctrl.Y[i] * phi(-dot(u, x))
+		}
+		for i, x := range sym.X {
+			if sym.Y[i] > 0 {
+				sum += dot(u, x)
+			}
+		}
+		m := float64(len(ctrl.X))
+		k := float64(tc.k)
+		if w := (k + alpha) * sum / m; math.Abs(gPlus/m-w) > 1e-12*w {
+			t.Errorf("%+v: G(u) = %v, want (K+α)S = %v", tc, gPlus/m, w)
+		}
+		if w := (1 + k*alpha) * sum / m; math.Abs(gMinus/m-w) > 1e-12*w {
+			t.Errorf("%+v: −G(−u) = %v, want (1+Kα)S = %v", tc, gMinus/m, w)
+		}
+	}
+}
+
+// setTwoLayer builds a TwoLayer net with the given neurons.
+func setTwoLayer(t *testing.T, w [][]float64, a []float64, alpha float64) *nn.TwoLayer {
+	t.Helper()
+	m, err := nn.NewTwoLayer(tensor.NewRNG(1, 1), nn.TwoLayerConfig{In: len(w[0]), Width: len(w), Alpha: alpha, InitScale: 1, Dtype: gt.Float64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, _ := m.Params().ByName("w")
+	ap, _ := m.Params().ByName("a")
+	wd, ad := wp.Value.Data().([]float64), ap.Value.Data().([]float64)
+	for k := range w {
+		for j, v := range w[k] {
+			wd[j*len(w)+k] = v
+		}
+		ad[k] = a[k]
+	}
+	return m
+}
+
+func TestMeasureLinearity(t *testing.T) {
+	const alpha = 0.2
+	d := marginData{X: [][]float64{{1, 0.5, 0}, {-1, 0.2, 1}, {0.3, 1, -1}, {-0.5, -1, 0}}, Y: []float64{1, -1, 1, -1}}
+	// Two families on ±u: exactly the classifier sign(uᵀx).
+	u := []float64{0.6, 0.8, 0}
+	m := setTwoLayer(t, [][]float64{{1.2, 1.6, 0}, {-0.6, -0.8, 0}}, []float64{2, -1}, alpha)
+	l := measureLinearity(m, d, u, 2000, 3)
+	if cosine(l.Dir, u) < 1-1e-12 || math.Abs(l.Aligned-1) > 1e-12 || math.Abs(l.AlignedPos-1) > 1e-12 || math.Abs(l.AlignedNeg-1) > 1e-12 {
+		t.Errorf("linear net: direction %v, alignment %v %v %v", l.Dir, l.Aligned, l.AlignedPos, l.AlignedNeg)
+	}
+	if l.AgreeData != 1 || l.AgreeRandom != 1 || math.Abs(l.CosSVM-1) > 1e-12 {
+		t.Errorf("linear net: agreement %v %v, cos %v", l.AgreeData, l.AgreeRandom, l.CosSVM)
+	}
+	if want := 8.0 / 10; math.Abs(l.PosShare-want) > 1e-15 { // (4+4)/((4+4)+(1+1))
+		t.Errorf("linear net: positive share %v, want %v", l.PosShare, want)
+	}
+	// f(x) = φ(2x₁) + φ(x₂): u = e₁; alignment (2·1 + 1·0)/3; sign f ≠ sign x₁
+	// on the wedges 0 < x₁ < α|x₂|/2, x₂ < 0 and x₁ < 0, x₂ > 2α|x₁| of the
+	// plane, of Gaussian measure (atan(α/2) + π/2 − atan(2α))/(2π).
+	m = setTwoLayer(t, [][]float64{{2, 0}, {0, 1}}, []float64{1, 1}, alpha)
+	d2 := marginData{X: [][]float64{{1, 0.1}, {2, -0.3}, {-1, -0.2}}, Y: []float64{1, 1, -1}}
+	const probes = 40000
+	l = measureLinearity(m, d2, []float64{1, 0}, probes, 5)
+	if cosine(l.Dir, []float64{1, 0}) < 1-1e-12 || math.Abs(l.Aligned-2.0/3) > 1e-12 || !math.IsNaN(l.AlignedNeg) {
+		t.Errorf("two-direction net: direction %v, alignment %v (negative family %v)", l.Dir, l.Aligned, l.AlignedNeg)
+	}
+	want := 1 - (math.Atan(alpha/2)+math.Pi/2-math.Atan(2*alpha))/(2*math.Pi)
+	if sd := math.Sqrt(want * (1 - want) / probes); math.Abs(l.AgreeRandom-want) > 5*sd {
+		t.Errorf("two-direction net: agreement on random points %v, want %v ± %v", l.AgreeRandom, want, 5*sd)
+	}
+	if l.PosShare != 1 || !math.IsNaN(l.GrowthRatio) {
+		t.Errorf("two-direction net: positive share %v, growth ratio %v (one family only)", l.PosShare, l.GrowthRatio)
+	}
+}
+
+// TestFamilyGrowthRatio compares the growth ratio with the rates
+// d‖θ_F‖²/dt = −2⟨θ_F, ∇_F L⟩ from a central-difference gradient of the
+// mean logistic loss, computed here independently.
+func TestFamilyGrowthRatio(t *testing.T) {
+	const alpha = 0.2
+	rng := tensor.NewRNG(7, 1)
+	var d marginData
+	for i := 0; i < 7; i++ {
+		d.X = append(d.X, []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()})
+		d.Y = append(d.Y, float64(2*(i%2)-1))
+	}
+	w := [][]float64{{1, 0.5, -0.2}, {0.3, -1, 0.4}, {-0.7, 0.2, 0.9}, {0.1, 0.8, -0.5}}
+	a := []float64{0.9, -0.6, 1.1, -0.4}
+	loss := func(w [][]float64, a []float64) float64 {
+		var s float64
+		for i, x := range d.X {
+			var f float64
+			for k := range w {
+				z := dot(w[k], x)
+				f += a[k] * math.Max(z, alpha*z)
+			}
+			s += math.Log1p(math.Exp(-d.Y[i] * f))
+		}
+		return s / float64(len(d.X))
+	}
+	const h = 1e-6
+	var rate, size [2]float64
+	for k := range w {
+		fam := 0
+		if a[k] <= 0 {
+			fam = 1
+		}
+		var inner float64 // ⟨θ_k, ∇_k L⟩
+		for j := range w[k] {
+			old := w[k][j]
+			w[k][j] = old + h
+			lp := loss(w, a)
+			w[k][j] = old - h
+			lm := loss(w, a)
+			w[k][j] = old
+			inner += old * (lp - lm) / (2 * h)
+		}
+		old := a[k]
+		a[k] = old + h
+		lp := loss(w, a)
+		a[k] = old - h
+		lm := loss(w, a)
+		a[k] = old
+		inner += old * (lp - lm) / (2 * h)
+		rate[fam] += -2 * inner
+		size[fam] += dot(w[k], w[k]) + a[k]*a[k]
+	}
+	want := (rate[1] / size[1]) / (rate[0] / size[0])
+	if size[0] < size[1] {
+		want = 1 / want
+	}
+	m := setTwoLayer(t, w, a, alpha)
+	if got := familyGrowthRatio(w, a, alpha, d, m); math.Abs(got-want) > 1e-6*math.Abs(want) {
+		t.Errorf("growth ratio %v, finite differences %v", got, want)
 	}
 }
