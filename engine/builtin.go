@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"unsafe"
@@ -44,7 +45,8 @@ var (
 	// (allocating its result), copied into the planned buffer.
 	nativeOps = []string{"SumAxis", "ExpandAxis", "SumAll", "Fill", "ReLU", "ReLUSlope", "Pow", "Softmax",
 		"LogSoftmax", "SoftmaxCrossEntropy", "Sigmoid", "SigmoidBCE", "Reshape", "Conv2d", "Conv2dBackData",
-		"Conv2dBackFilter"}
+		"Conv2dBackFilter", "GELU (orders 0–2)", "MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather", "Gather",
+		"ScatterAdd"}
 )
 
 const (
@@ -475,6 +477,33 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 	case name == "SigmoidBCE" && nch == 2 && prod(in(0)) > 0 && prod(in(1)) == prod(in(0)):
 		p.build = sigmoidBCEBuilder[T](prod(in(0)))
 		return nil
+	case name == "GELU" && nch == 1:
+		// "GELU{tanh,order=1,shape=(2, 3)}"; higher orders stay on the host.
+		order := int(num("order"))
+		u := kernels.GELU
+		if strings.HasPrefix(s, "GELU{tanh,") {
+			u = kernels.GELUTanh
+		} else if !strings.HasPrefix(s, "GELU{erf,") {
+			err = fmt.Errorf("GELU form in %q", s)
+		}
+		if err == nil && order >= 0 && order <= kernels.MaxGELUOrder && prod(in(0)) == p.size {
+			p.build = unaryBuilder[T](u, kernels.UnaryArgs{A: float64(order)})
+			return nil
+		}
+	case strings.HasPrefix(name, "MaxPool2d"):
+		if b, perr := maxPoolBuilder[T](name, s, nch, in, p.shape); perr == nil {
+			p.build = b
+			return nil
+		} else if !onHost {
+			return perr
+		}
+	case (name == "Gather" || name == "ScatterAdd") && nch == 2:
+		if b, gerr := rowsBuilder[T](name == "ScatterAdd", in(0), in(1), p.shape); gerr == nil {
+			p.build = b
+			return nil
+		} else if !onHost {
+			return gerr
+		}
 	case strings.HasPrefix(name, "Conv2d") && nch == 2:
 		if b, cerr := convBuilder[T](name, s, in(0), in(1), p.shape); cerr == nil {
 			p.build = b
@@ -496,6 +525,103 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 	p.build = hostDoBuilder[T](op, shapes, p.size)
 	p.hostDo = true
 	return nil
+}
+
+// maxPoolBuilder runs the max-pooling family of package ops: the forward
+// (x → y) as one MaxPool; the scatter (x, gy → gx) and gather (x, u → v),
+// whose argmax positions depend on x, as MaxPool into scratch buffers
+// followed by MaxPoolScatter or MaxPoolGather. The geometry comes from
+// the op's description (kernel, stride, pad pairs; x from the input).
+func maxPoolBuilder[T kernels.Float](name, s string, nch int, in func(int) []int, out []int) (builder[T], error) {
+	want := map[string]int{"MaxPool2d": 1, "MaxPool2dScatter": 2, "MaxPool2dGather": 2}
+	if n, ok := want[name]; !ok || n != nch {
+		return nil, fmt.Errorf("max-pool op %q with %d inputs", s, nch)
+	}
+	field := func(key string) ([]int, error) {
+		v, ok := opField(s, key)
+		if !ok {
+			return nil, fmt.Errorf("max-pool %q has no %s", s, key)
+		}
+		return parseInts(v)
+	}
+	k, err := field("kernel")
+	if err != nil {
+		return nil, err
+	}
+	st, err := field("stride")
+	if err != nil {
+		return nil, err
+	}
+	pad, err := field("pad")
+	if err != nil {
+		return nil, err
+	}
+	x := in(0)
+	if len(x) != 4 || len(k) != 2 || len(st) != 2 || len(pad) != 2 {
+		return nil, fmt.Errorf("max-pool %q of %v: bad geometry", s, x)
+	}
+	g := kernels.PoolGeom{N: x[0], C: x[1], H: x[2], W: x[3], KH: k[0], KW: k[1], StrideH: st[0], StrideW: st[1],
+		PadH: pad[0], PadW: pad[1]}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	oh, ow := g.Out()
+	y := []int{g.N, g.C, oh, ow}
+	var ok bool
+	switch name {
+	case "MaxPool2d":
+		ok = slices.Equal(out, y)
+	case "MaxPool2dScatter":
+		ok = slices.Equal(in(1), y) && slices.Equal(out, x)
+	default:
+		ok = slices.Equal(in(1), x) && slices.Equal(out, y)
+	}
+	if !ok {
+		return nil, fmt.Errorf("max-pool %q: operand shapes do not match %+v", s, g)
+	}
+	return func(set kernels.Set[T], in []kernels.Buffer[T], dst kernels.Buffer[T]) (step, error) {
+		if name == "MaxPool2d" {
+			return func() error { return set.MaxPool(dst, nil, in[0], g) }, nil
+		}
+		ys, err := set.Alloc(g.OutLen())
+		if err != nil {
+			return nil, err
+		}
+		arg, err := set.Alloc(g.OutLen())
+		if err != nil {
+			return nil, err
+		}
+		adj := set.MaxPoolScatter
+		if name == "MaxPool2dGather" {
+			adj = set.MaxPoolGather
+		}
+		return func() error {
+			if err := set.MaxPool(ys, arg, in[0], g); err != nil {
+				return err
+			}
+			return adj(dst, arg, in[1], g)
+		}, nil
+	}, nil
+}
+
+// rowsBuilder runs the embedding's Gather (table [V,D], ids → ids×[D]) or
+// ScatterAdd (rows ids×[D], ids → [V,D]) as one kernel call.
+func rowsBuilder[T kernels.Float](scatter bool, a, ids, out []int) (builder[T], error) {
+	table, rows := a, out
+	if scatter {
+		table, rows = out, a
+	}
+	n := prod(ids)
+	if len(table) != 2 || prod(rows) != n*table[1] || len(rows) != len(ids)+1 || rows[len(ids)] != table[1] {
+		return nil, fmt.Errorf("gather/scatter of %v by ids %v into %v", a, ids, out)
+	}
+	v, d := table[0], table[1]
+	return func(set kernels.Set[T], in []kernels.Buffer[T], dst kernels.Buffer[T]) (step, error) {
+		if scatter {
+			return func() error { return set.ScatterAdd(dst, in[0], in[1], n, v, d) }, nil
+		}
+		return func() error { return set.Gather(dst, in[0], in[1], n, v, d) }, nil
+	}, nil
 }
 
 // sigmoidBCEBuilder computes mean(softplus(x) − t·x) over n logits x and

@@ -20,12 +20,18 @@
 // (broadcast), sum and max along contiguous axes, the elementwise unary and
 // binary operators listed there, and matrix, matrix-vector, vector and
 // batched products with transposes; gorgonia.Read nodes; autodiff's copying
-// reshape; and the ops of package ops (reductions, expansion, ReLU family,
-// Pow, sigmoid, softmax, log-softmax, softmax cross-entropy, reshape and
-// the three convolution ops as kernels; every other op of package ops, such
-// as pooling or embedding, through its own Do method on the host, which
-// allocates — HostOps lists them). Built-ins are recognised by their Go
-// type name and String form, since gorgonia does not export its op types.
+// reshape; and the ops of package ops: as kernels the reductions,
+// expansion, ReLU family, Pow, sigmoid, sigmoid binary cross-entropy
+// (SigmoidBCE), softmax, log-softmax, softmax cross-entropy, reshape, the
+// three convolution ops, GELU in both forms (derivative orders 0–2, enough
+// for Hessian-vector products), max pooling with its scatter and gather
+// backward ops (the argmax recomputed from the input by each), and the
+// embedding's Gather and ScatterAdd; the remaining ops of package ops
+// (average pooling and nearest upsampling with their adjoints, GELU of
+// order 3 and above) through their own Do method on the host, which
+// allocates and needs the CPU set — HostOps lists them. Built-ins are
+// recognised by their Go type name and String form, since gorgonia does not
+// export its op types.
 //
 // A graph with any other op (or a non-float element type) runs on
 // gorgonia's TapeMachine instead; the reason is logged once per Compile

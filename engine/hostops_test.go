@@ -1,0 +1,227 @@
+package engine_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/ops"
+)
+
+// indexCase is a loss over one input w built from ops that used to run
+// through their Do method (GELU, max pooling, the embedding), with the op
+// names its loss, gradient and HVP graph must run as kernels.
+type indexCase struct {
+	name  string
+	shape []int
+	// quantize rounds w's entries to multiples of 0.5 (ties in pooling
+	// windows).
+	quantize bool
+	loss     func(g *gorgonia.ExprGraph, w *gorgonia.Node, dt gt.Dtype) (*gorgonia.Node, error)
+	ops      []string
+}
+
+// squareSum is Σ y², the nonlinearity that makes HVPs through the linear
+// index ops non-zero.
+func squareSum(y *gorgonia.Node) (*gorgonia.Node, error) {
+	sq, err := gorgonia.HadamardProd(y, y)
+	if err != nil {
+		return nil, err
+	}
+	return ops.SumAll(sq)
+}
+
+func indexCases() []indexCase {
+	gelu := func(f func(*gorgonia.Node) (*gorgonia.Node, error)) func(*gorgonia.ExprGraph, *gorgonia.Node, gt.Dtype) (*gorgonia.Node, error) {
+		return func(_ *gorgonia.ExprGraph, w *gorgonia.Node, _ gt.Dtype) (*gorgonia.Node, error) {
+			y, err := f(w)
+			if err != nil {
+				return nil, err
+			}
+			return squareSum(y)
+		}
+	}
+	pool := func(p ops.PoolParams) func(*gorgonia.ExprGraph, *gorgonia.Node, gt.Dtype) (*gorgonia.Node, error) {
+		return func(_ *gorgonia.ExprGraph, w *gorgonia.Node, _ gt.Dtype) (*gorgonia.Node, error) {
+			y, err := ops.MaxPool2d(w, p)
+			if err != nil {
+				return nil, err
+			}
+			// GELU after pooling keeps the gradient dependent on the
+			// pooled values, so the HVP runs the gather as well.
+			if y, err = ops.GELUTanh(y); err != nil {
+				return nil, err
+			}
+			return squareSum(y)
+		}
+	}
+	embed := func(g *gorgonia.ExprGraph, w *gorgonia.Node, dt gt.Dtype) (*gorgonia.Node, error) {
+		ids, err := ops.IDs([]int{3, 0, 3, 6, 1, 3, 6, 2, 0, 5}, gt.Shape{2, 5}, dt)
+		if err != nil {
+			return nil, err
+		}
+		in := gorgonia.NewTensor(g, dt, 2, gorgonia.WithShape(2, 5), gorgonia.WithValue(ids), gorgonia.WithName("ids"))
+		y, err := ops.Embedding(w, in)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = ops.GELUTanh(y); err != nil {
+			return nil, err
+		}
+		return squareSum(y)
+	}
+	return []indexCase{
+		{"gelu tanh", []int{4, 7}, false, gelu(ops.GELUTanh), []string{"GELU"}},
+		{"gelu erf", []int{3, 5}, false, gelu(ops.GELU), []string{"GELU"}},
+		{"max-pool 2x2", []int{2, 3, 6, 6}, true, pool(ops.PoolParams{Kernel: [2]int{2, 2}}),
+			[]string{"MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather"}},
+		{"max-pool 3x3 stride 2 pad 1", []int{2, 2, 7, 5}, true, pool(ops.PoolParams{Kernel: [2]int{3, 3}, Stride: [2]int{2, 2}, Pad: [2]int{1, 1}}),
+			[]string{"MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather"}},
+		{"max-pool 3x2 stride 1x2", []int{1, 3, 5, 8}, true, pool(ops.PoolParams{Kernel: [2]int{3, 2}, Stride: [2]int{1, 2}, Pad: [2]int{1, 0}}),
+			[]string{"MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather"}},
+		{"embedding", []int{7, 3}, false, embed, []string{"Gather", "ScatterAdd"}},
+	}
+}
+
+// TestIndexOpsRunAsKernels compiles the loss, gradient and Hessian-vector
+// product of graphs built from GELU, max pooling and the embedding and
+// requires that (1) none of their ops runs through its Do method, (2) the
+// program's steps include every op of the family and (3) every output
+// equals the TapeMachine's (which runs the ops' Do methods) over redrawn
+// inputs and probes, in float64 (1e-10) and float32 (1e-5), and (4) a run
+// allocates nothing. Max-pooling inputs are rounded so that windows hold
+// ties.
+func TestIndexOpsRunAsKernels(t *testing.T) {
+	for _, c := range indexCases() {
+		for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
+			t.Run(fmt.Sprintf("%s/%v", c.name, dt), func(t *testing.T) {
+				g := gorgonia.NewGraph()
+				rng := rand.New(rand.NewPCG(11, 12))
+				wd := gt.New(gt.WithShape(c.shape...), gt.Of(dt))
+				draw := func() {
+					randomize(wd, rng, 1.5)
+					if !c.quantize {
+						return
+					}
+					switch d := wd.Data().(type) {
+					case []float64:
+						for i := range d {
+							d[i] = math.Round(2*d[i]) / 2
+						}
+					case []float32:
+						for i := range d {
+							d[i] = float32(math.Round(2*float64(d[i])) / 2)
+						}
+					}
+				}
+				draw()
+				w := gorgonia.NewTensor(g, dt, len(c.shape), gorgonia.WithShape(c.shape...), gorgonia.WithValue(wd), gorgonia.WithName("w"))
+				loss, err := c.loss(g, w, dt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				probe, err := autodiff.NewProbe(g, gorgonia.Nodes{w})
+				if err != nil {
+					t.Fatal(err)
+				}
+				gr, err := autodiff.Grad(loss, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hv, err := autodiff.HVP(loss, gorgonia.Nodes{w}, probe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs := gorgonia.Nodes{loss, gr[0], hv[0]}
+				nat, tp := compileBoth(t, g, outs)
+				if h := nat.HostOps(); len(h) > 0 {
+					t.Errorf("ops run through their Do method: %q", h)
+				}
+				steps, err := nat.Profile(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, name := range c.ops {
+					found := false
+					for _, st := range steps {
+						found = found || strings.Contains(st.Step, name+"{")
+					}
+					if !found {
+						t.Errorf("no step runs %s", name)
+					}
+				}
+				for step := 0; step < 3; step++ {
+					if step > 0 {
+						draw()
+					}
+					randomize(probe[0].Value().(*gt.Dense), rng, 1)
+					compare(t, fmt.Sprintf("step %d", step), nat, tp, len(outs), tolerance(dt))
+				}
+				if a := testing.AllocsPerRun(5, func() {
+					if err := nat.Run(); err != nil {
+						t.Fatal(err)
+					}
+				}); a != 0 {
+					t.Errorf("%v allocations per run, want 0", a)
+				}
+			})
+		}
+	}
+}
+
+// TestGELUThirdOrderOnHost differentiates GELU three times: orders 0–2 run
+// as kernels, order 3 (beyond kernels.MaxGELUOrder) through the op's Do
+// method on the CPU, and the program still matches the tape.
+func TestGELUThirdOrderOnHost(t *testing.T) {
+	g := gorgonia.NewGraph()
+	rng := rand.New(rand.NewPCG(13, 14))
+	xd := gt.New(gt.WithShape(3, 4), gt.Of(gt.Float64))
+	randomize(xd, rng, 1.5)
+	x := gorgonia.NewTensor(g, gt.Float64, 2, gorgonia.WithShape(3, 4), gorgonia.WithValue(xd), gorgonia.WithName("x"))
+	y, err := ops.GELUTanh(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := squareSum(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := autodiff.NewProbe(g, gorgonia.Nodes{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(probe[0].Value().(*gt.Dense), rng, 1)
+	hv, err := autodiff.HVP(loss, gorgonia.Nodes{x}, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ops.SumAll(hv[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := autodiff.Grad(s, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := gorgonia.Nodes{loss, hv[0], third[0]}
+	nat, tp := compileBoth(t, g, outs)
+	host := nat.HostOps()
+	if len(host) == 0 {
+		t.Fatal("no op runs on the host: the graph has no third derivative of GELU")
+	}
+	for _, h := range host {
+		if !strings.Contains(h, "order=3") {
+			t.Errorf("op %q runs through its Do method", h)
+		}
+	}
+	compare(t, "third order", nat, tp, len(outs), tolerance(gt.Float64))
+	if nat.Backend() == "tape" {
+		t.Errorf("fell back to the tape: %s", nat.Fallback())
+	}
+}
