@@ -704,15 +704,16 @@ func (s *Set[T]) pool2d(k string, dst, arg, src kernels.Buffer[T], g kernels.Poo
 	if k == "maxpool_scatter" {
 		nd, ns, work = in, out, in
 	}
-	d, err := s.dev(k+" output", dst, nd)
+	// Constant names: building them per call would allocate.
+	d, err := s.dev("max-pool output", dst, nd)
 	if err != nil {
 		return err
 	}
-	x, err := s.dev(k+" input", src, ns)
+	x, err := s.dev("max-pool input", src, ns)
 	if err != nil {
 		return err
 	}
-	a, err := s.optDev(k+" argmax", arg, out, arg != nil || k != "maxpool")
+	a, err := s.optDev("max-pool argmax", arg, out, arg != nil || k != "maxpool")
 	if err != nil {
 		return err
 	}
