@@ -57,6 +57,10 @@ type Options struct {
 	Bar bool
 	// Probes run on their own schedules and log named values.
 	Probes []Probe
+	// Device, when set, runs the training step on its kernel sets, with
+	// the parameters and optimizer state kept there between steps (see
+	// Device); nil trains on the host.
+	Device *Device
 }
 
 // Probe measures something about the model during training.
@@ -208,6 +212,9 @@ func copyDense(dst, src *gt.Dense) {
 // Run trains until the configured number of epochs, ctx is cancelled
 // (ErrInterrupted, after a checkpoint) or the run diverges (ErrDiverged).
 func (t *Trainer) Run(ctx context.Context) (*Result, error) {
+	if t.o.Device != nil {
+		return t.runDevice(ctx)
+	}
 	start := time.Now()
 	o := t.o
 	n := t.train.Len()

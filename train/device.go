@@ -1,0 +1,475 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/engine"
+	"github.com/gradlab/gradlab/kernels"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/train/metrics"
+)
+
+// Device names the kernel sets a Trainer runs its training step on instead
+// of the host (Options.Device): Set32 for float32 models, Set64 for float64
+// ones (the one the model's dtype needs must be set). The trainer does not
+// close them.
+//
+// On a device the parameters, the gradients and the optimizer state stay
+// in the set's memory between steps: the gradient program keeps the
+// parameters resident and its gradients on the set, and the optimizer (SGD,
+// Adam or RMSprop; other rules are refused) updates them there. Each step
+// uploads the batch and downloads the loss and one finiteness flag per
+// parameter tensor. The parameters come back to the model's tensors only
+// when the host needs them: before an evaluation (whose program also runs
+// on the set, uploading them), before probes, for checkpoints, and at the
+// end of Run, when the host optimizer also receives the device optimizer's
+// state. Metrics, checkpoints and resumption are those of the host path.
+type Device struct {
+	Set32 kernels.Set[float32]
+	Set64 kernels.Set[float64]
+}
+
+// DeviceStep is one training step of a model on a kernel set: the loss and
+// gradient program with the trainable parameters resident on the set and
+// the gradients left there, and a DeviceOptimizer updating both in place.
+type DeviceStep[T kernels.Float] struct {
+	gp       *GradProgram // gp.prog runs on set; gp.grads is unused
+	set      kernels.Set[T]
+	opt      *optim.DeviceOptimizer[T]
+	nodes    gorgonia.Nodes // parameter nodes, resident
+	params   []kernels.Buffer[T]
+	grads    []kernels.Buffer[T]
+	zeros    []kernels.Buffer[T] // views of one zero buffer, one per gradient
+	zeroBuf  kernels.Buffer[T]
+	hostSeen bool // the model's tensors hold the parameters on the set
+}
+
+// NewDeviceStep compiles the loss and gradient program of model (in
+// training mode, batches of the given size drawn from ds, as
+// NewGradProgram does) on set, with the parameters resident, and an
+// optimizer on set with the configuration, learning rate and state of opt
+// (an *optim.SGD, *optim.Adam or *optim.RMSprop). The program must compile
+// to kernel calls (no TapeMachine fallback).
+func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *data.Dataset, batch int, loss objective.Kind,
+	flatten bool, set kernels.Set[T]) (*DeviceStep[T], error) {
+	if set == nil {
+		return nil, fmt.Errorf("train: device: nil kernel set")
+	}
+	model = nn.InMode(model, nn.Training)
+	obj, err := objective.Build(model, ds, batch, loss, flatten)
+	if err != nil {
+		return nil, err
+	}
+	grads, err := autodiff.Grad(obj.Loss, obj.ParamNodes...)
+	if err != nil {
+		return nil, fmt.Errorf("train: gradient graph: %w", err)
+	}
+	outputs := append(gorgonia.Nodes{obj.Loss}, grads...)
+	gp := &GradProgram{obj: obj}
+	if bs, ok := model.(nn.BatchStatser); ok {
+		stats := bs.BatchStatNodes(obj.G)
+		if len(stats) > 0 {
+			gp.stats, gp.nstat = bs, len(stats)
+			outputs = append(outputs, stats...)
+		}
+	}
+	eo := engine.Options{Backend: engine.Native, Resident: obj.ParamNodes, DeviceOutputs: grads}
+	switch s := any(set).(type) {
+	case kernels.Set[float32]:
+		eo.Set32 = s
+	case kernels.Set[float64]:
+		eo.Set64 = s
+	}
+	if gp.prog, err = engine.CompileWith(obj.G, eo, outputs...); err != nil {
+		if gp.stats != nil {
+			gp.stats.ReleaseGraph(obj.G)
+		}
+		return nil, fmt.Errorf("train: device program: %w", err)
+	}
+	s := &DeviceStep[T]{gp: gp, set: set, nodes: obj.ParamNodes, hostSeen: true}
+	if err := s.init(opt, grads); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *DeviceStep[T]) init(opt optim.Optimizer, grads gorgonia.Nodes) error {
+	var err error
+	if s.params, err = engine.Buffers[T](s.gp.prog, s.nodes...); err != nil {
+		return fmt.Errorf("train: device program: %w", err)
+	}
+	if s.grads, err = engine.Buffers[T](s.gp.prog, grads...); err != nil {
+		return fmt.Errorf("train: device program: %w", err)
+	}
+	shapes := make([][]int, len(s.nodes))
+	longest := 1
+	for i, n := range s.nodes {
+		shapes[i] = []int(n.Shape().Clone())
+		longest = max(longest, s.grads[i].Len())
+	}
+	if s.opt, err = optim.NewDeviceFrom(s.set, opt, shapes); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	if s.zeroBuf, err = s.set.Alloc(longest); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	if err := s.set.Fill(s.zeroBuf, 0); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	for _, g := range s.grads {
+		z, err := s.set.View(s.zeroBuf, 0, g.Len())
+		if err != nil {
+			return fmt.Errorf("train: device: %w", err)
+		}
+		s.zeros = append(s.zeros, z)
+	}
+	return nil
+}
+
+// Run computes the loss and the gradients (left on the set) on examples
+// idx of ds, and reports whether every gradient element is finite.
+func (s *DeviceStep[T]) Run(ds *data.Dataset, idx []int) (loss float64, finite bool, err error) {
+	p := s.gp
+	if len(idx) != p.obj.Batch() {
+		return math.NaN(), false, fmt.Errorf("train: batch of %d examples for a program built for %d", len(idx), p.obj.Batch())
+	}
+	if err := p.obj.Fill(ds, idx); err != nil {
+		return math.NaN(), false, err
+	}
+	if err := p.prog.Run(); err != nil {
+		return math.NaN(), false, err
+	}
+	if loss, err = p.prog.Scalar(0); err != nil {
+		return math.NaN(), false, err
+	}
+	// g·0 is 0 for finite g and NaN for ±Inf or NaN, so a dot product with
+	// zeros tests every element in one reduction.
+	for i, g := range s.grads {
+		d, err := s.set.Dot(g, s.zeros[i])
+		if err != nil {
+			return loss, false, fmt.Errorf("train: gradient %d: %w", i, err)
+		}
+		if d != 0 {
+			return loss, false, nil
+		}
+	}
+	return loss, true, nil
+}
+
+// Update applies one optimizer step with the gradients of the last Run at
+// learning rate lr, then folds the last Run's batch statistics into the
+// model's running statistics (models with batch norm).
+func (s *DeviceStep[T]) Update(lr float64) error {
+	s.opt.SetLR(lr)
+	if err := s.opt.Step(s.params, s.grads); err != nil {
+		return err
+	}
+	s.hostSeen = false
+	return s.gp.UpdateRunningStats()
+}
+
+// SyncParams downloads the parameters into the model's tensors (nothing
+// when they are already there).
+func (s *DeviceStep[T]) SyncParams() error {
+	if s.hostSeen {
+		return nil
+	}
+	if err := s.gp.prog.Download(s.nodes...); err != nil {
+		return fmt.Errorf("train: device parameters: %w", err)
+	}
+	s.hostSeen = true
+	return nil
+}
+
+// UploadParams copies the model's parameter tensors to the set (after they
+// were changed on the host, e.g. restored from a checkpoint).
+func (s *DeviceStep[T]) UploadParams() error {
+	if err := s.gp.prog.Upload(s.nodes...); err != nil {
+		return fmt.Errorf("train: device parameters: %w", err)
+	}
+	s.hostSeen = true
+	return nil
+}
+
+// SyncOptimizer hands the device optimizer's state to the host optimizer
+// opt (for checkpoints and at the end of training).
+func (s *DeviceStep[T]) SyncOptimizer(opt optim.Optimizer) error {
+	st, err := s.opt.State()
+	if err != nil {
+		return fmt.Errorf("train: device optimizer: %w", err)
+	}
+	if err := opt.SetState(st); err != nil {
+		return fmt.Errorf("train: device optimizer: %w", err)
+	}
+	return nil
+}
+
+// LoadOptimizer replaces the device optimizer's state with opt's.
+func (s *DeviceStep[T]) LoadOptimizer(opt optim.Optimizer) error {
+	if err := s.opt.SetState(opt.State()); err != nil {
+		return fmt.Errorf("train: device optimizer: %w", err)
+	}
+	return nil
+}
+
+// Close releases the program, the optimizer state and the scratch buffer.
+func (s *DeviceStep[T]) Close() error {
+	var errs []error
+	if s.opt != nil {
+		errs = append(errs, s.opt.Close())
+	}
+	if s.zeroBuf != nil {
+		errs = append(errs, s.set.Free(s.zeroBuf))
+	}
+	errs = append(errs, s.gp.Close())
+	return errors.Join(errs...)
+}
+
+// newEvalProgramOn is NewEvalProgram compiled with engine options o.
+func newEvalProgramOn(model nn.Model, ds *data.Dataset, batch int, loss objective.Kind, flatten bool, o engine.Options) (*EvalProgram, error) {
+	model = nn.InMode(model, nn.Evaluation)
+	obj, err := objective.Build(model, ds, batch, loss, flatten)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := engine.CompileWith(obj.G, o, obj.Output)
+	if err != nil {
+		return nil, err
+	}
+	return &EvalProgram{obj: obj, prog: prog, loss: loss}, nil
+}
+
+// runDevice is Run with the training step on t.o.Device.
+func (t *Trainer) runDevice(ctx context.Context) (*Result, error) {
+	ps := t.model.Params().Trainable()
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("train: device: the model has no trainable parameters")
+	}
+	switch dt := ps[0].Value.Dtype(); dt {
+	case gt.Float32:
+		if t.o.Device.Set32 == nil {
+			return nil, fmt.Errorf("train: device: a float32 model needs Device.Set32")
+		}
+		return runOn(t, ctx, t.o.Device.Set32, engine.Options{Set32: t.o.Device.Set32})
+	case gt.Float64:
+		if t.o.Device.Set64 == nil {
+			return nil, fmt.Errorf("train: device: a float64 model needs Device.Set64")
+		}
+		return runOn(t, ctx, t.o.Device.Set64, engine.Options{Set64: t.o.Device.Set64})
+	default:
+		return nil, fmt.Errorf("train: device: parameters of dtype %v", dt)
+	}
+}
+
+// runOn is the training loop of Run (same schedule of logs, evaluations,
+// probes and checkpoints, same records) with the step on a kernel set.
+func runOn[T kernels.Float](t *Trainer, ctx context.Context, set kernels.Set[T], evalOpts engine.Options) (res *Result, err error) {
+	start := time.Now()
+	o := t.o
+	n := t.train.Len()
+	stepsPerEpoch := n / o.BatchSize
+
+	st := state{Seed: o.Seed, BatchSize: o.BatchSize}
+	res = &Result{}
+	if o.Resume {
+		var ok bool
+		if st, ok, err = t.restore(); err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", t.ckptRoot())
+		}
+		res.Resumed = true
+	}
+	// Compiled after the restore: the parameters and the optimizer state
+	// are uploaded from their restored host values.
+	ds, err := NewDeviceStep(t.model, t.opt, t.train, o.BatchSize, o.Loss, o.Flatten, set)
+	if err != nil {
+		return nil, err
+	}
+	defer ds.Close()
+	// Whatever the outcome, the model and the host optimizer end with the
+	// values on the device.
+	defer func() {
+		if e := errors.Join(ds.SyncParams(), ds.SyncOptimizer(t.opt)); e != nil {
+			err = errors.Join(err, e)
+		}
+	}()
+	var ep *EvalProgram
+	if t.test != nil {
+		if ep, err = newEvalProgramOn(t.model, t.test, min(o.EvalBatch, t.test.Len()), o.Loss, o.Flatten, evalOpts); err != nil {
+			return nil, err
+		}
+		defer ep.Close()
+	}
+	// toHost brings parameters (and with them optimizer state) back for the host.
+	toHost := func(withOpt bool) error {
+		if err := ds.SyncParams(); err != nil {
+			return err
+		}
+		if withOpt {
+			return ds.SyncOptimizer(t.opt)
+		}
+		return nil
+	}
+
+	var mw *metrics.Writer
+	if o.Dir != "" {
+		if o.Resume {
+			mw, err = metrics.Resume(o.Dir, st.Step)
+		} else {
+			mw, err = metrics.Create(o.Dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := mw.WriteSummary(); err != nil && o.Progress != nil {
+				fmt.Fprintf(o.Progress, "warning: summary.csv: %v\n", err)
+			}
+			mw.Close()
+		}()
+	}
+	rep := newReporter(o.Progress, o.Bar, o.Epochs*stepsPerEpoch, st.Step)
+	defer rep.finish()
+
+	record := func(rec metrics.Record) error {
+		if mw == nil {
+			return nil
+		}
+		return mw.Write(rec)
+	}
+	evaluate := func(rec map[string]float64) error {
+		if ep == nil {
+			return nil
+		}
+		if err := toHost(false); err != nil {
+			return err
+		}
+		e, err := ep.Run(t.test, 0)
+		if err != nil {
+			return err
+		}
+		res.Test = e
+		rec["test_loss"] = e.Loss
+		if !math.IsNaN(e.Accuracy) {
+			rec["test_acc"] = e.Accuracy
+		}
+		return nil
+	}
+
+	idx := make([]int, o.BatchSize)
+	for ; st.Epoch < o.Epochs; st.Epoch, st.Pos, st.EpochLoss, st.EpochSteps = st.Epoch+1, 0, 0, 0 {
+		perm := data.Permutation(n, o.Seed, uint64(st.Epoch))
+		for ; st.Pos < stepsPerEpoch; st.Pos++ {
+			if ctx.Err() != nil {
+				if err := toHost(true); err != nil {
+					return res, errors.Join(ErrInterrupted, err)
+				}
+				if err := t.save(st); err != nil {
+					return res, errors.Join(ErrInterrupted, err)
+				}
+				res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
+				return res, fmt.Errorf("%w at step %d (epoch %d); checkpoint saved in %s", ErrInterrupted, st.Step, st.Epoch, t.ckptRoot())
+			}
+			copy(idx, perm[st.Pos*o.BatchSize:(st.Pos+1)*o.BatchSize])
+			if o.LR != nil {
+				t.opt.SetLR(o.LR(st.Step))
+			}
+			loss, finite, err := ds.Run(t.train, idx)
+			if err != nil {
+				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite {
+				_ = record(metrics.Record{Step: st.Step, Epoch: st.Epoch, Loss: loss})
+				res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
+				return res, fmt.Errorf("%w: loss %v at step %d (epoch %d, lr %g); metrics up to here are kept", ErrDiverged, loss, st.Step, st.Epoch, t.opt.LR())
+			}
+			if err := ds.Update(t.opt.LR()); err != nil {
+				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
+			}
+			st.Step++
+			st.EpochLoss += loss
+			st.EpochSteps++
+			st.LogSum += loss
+			st.LogCount++
+			rep.step(st.Step, loss)
+
+			endOfEpoch := st.Pos+1 == stepsPerEpoch
+			doEval := (o.EvalEvery > 0 && st.Step%o.EvalEvery == 0) || (o.EvalEvery == 0 && endOfEpoch)
+			doLog := st.Step%o.LogEvery == 0 || doEval || endOfEpoch
+			var probeVals map[string]float64
+			for _, p := range o.Probes {
+				if p.Every() > 0 && st.Step%p.Every() == 0 {
+					if err := toHost(false); err != nil {
+						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
+					}
+					v, err := p.Measure(st.Step)
+					if err != nil {
+						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
+					}
+					if len(v) == 0 {
+						continue
+					}
+					if probeVals == nil {
+						probeVals = map[string]float64{}
+					}
+					for k, x := range v {
+						probeVals[k] = x
+					}
+					doLog = true
+				}
+			}
+			if doLog {
+				rec := map[string]float64{"lr": t.opt.LR(), "epoch_progress": float64(st.Epoch) + float64(st.Pos+1)/float64(stepsPerEpoch)}
+				loss := st.LogSum / float64(st.LogCount)
+				st.LogSum, st.LogCount = 0, 0
+				for k, v := range probeVals {
+					rec[k] = v
+				}
+				if doEval {
+					if err := evaluate(rec); err != nil {
+						return res, fmt.Errorf("train: evaluation at step %d: %w", st.Step, err)
+					}
+				}
+				if err := record(metrics.Record{Step: st.Step, Epoch: st.Epoch, Loss: loss, Values: rec}); err != nil {
+					return res, err
+				}
+				if doEval && !o.Bar && o.Progress != nil {
+					fmt.Fprintf(o.Progress, "step %d epoch %.2f loss %.4f test_loss %.4f test_acc %.4f\n", st.Step, rec["epoch_progress"], loss, rec["test_loss"], rec["test_acc"])
+				}
+			}
+			doCkpt := (o.CheckpointEvery > 0 && st.Step%o.CheckpointEvery == 0) || (o.CheckpointEvery == 0 && endOfEpoch)
+			if doCkpt && o.Dir != "" {
+				next := st
+				next.Pos++
+				if endOfEpoch {
+					next.Epoch, next.Pos, next.EpochLoss, next.EpochSteps = st.Epoch+1, 0, 0, 0
+				}
+				if err := toHost(true); err != nil {
+					return res, err
+				}
+				if err := t.save(next); err != nil {
+					return res, err
+				}
+			}
+		}
+		if st.EpochSteps > 0 {
+			res.TrainLoss = st.EpochLoss / float64(st.EpochSteps)
+		}
+	}
+	res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
+	return res, nil
+}

@@ -1,0 +1,259 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	gt "gorgonia.org/tensor"
+
+	"github.com/gradlab/gradlab/kernels"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/tensor"
+	"github.com/gradlab/gradlab/train/checkpoint"
+)
+
+// hiddenSet wraps a kernel set so that its concrete type is unknown to the
+// engine: it is treated as a device whose memory it cannot alias (uploads
+// and downloads happen as with the CUDA set), and it counts them.
+type hiddenSet[T kernels.Float] struct {
+	kernels.Set[T]
+	uploads, downloads int
+}
+
+func (h *hiddenSet[T]) Upload(dst kernels.Buffer[T], src []T) error {
+	h.uploads++
+	return h.Set.Upload(dst, src)
+}
+
+func (h *hiddenSet[T]) Download(dst []T, src kernels.Buffer[T]) error {
+	h.downloads++
+	return h.Set.Download(dst, src)
+}
+
+// testDevice returns device sets over CPU sets configured as the engine
+// configures its own (gorgonia's BLAS, all cores), so that the device
+// path runs the same kernels as the host path.
+func testDevice(t *testing.T) (*Device, *hiddenSet[float32], *hiddenSet[float64]) {
+	t.Helper()
+	c32 := kernels.NewCPU[float32](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS()})
+	c64 := kernels.NewCPU[float64](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS()})
+	t.Cleanup(func() { c32.Close(); c64.Close() })
+	h32, h64 := &hiddenSet[float32]{Set: c32}, &hiddenSet[float64]{Set: c64}
+	return &Device{Set32: h32, Set64: h64}, h32, h64
+}
+
+func latestCheckpoint(t *testing.T, dir string) (weights, state string) {
+	t.Helper()
+	ck, ok, err := checkpoint.Latest(filepath.Join(dir, "ckpt"))
+	if err != nil || !ok {
+		t.Fatalf("no checkpoint in %s: %v", dir, err)
+	}
+	return readFile(t, filepath.Join(ck, "weights.safetensors")), readFile(t, filepath.Join(ck, "state.json"))
+}
+
+// TestDeviceMatchesHost trains the same MLP with Adam on the host and on a
+// device (the CPU set behind a hidden type) and requires identical metrics
+// files (losses, evaluations), final parameters, optimizer states and last
+// checkpoints, bit for bit, in float32 and float64.
+func TestDeviceMatchesHost(t *testing.T) {
+	for _, dt := range []gt.Dtype{gt.Float32, gt.Float64} {
+		t.Run(dt.String(), func(t *testing.T) {
+			dh, dd := t.TempDir(), t.TempDir()
+			trh, mh := newRun(t, dt, dh, false)
+			trd, md := newRun(t, dt, dd, false)
+			dev, h32, h64 := testDevice(t)
+			trd.o.Device = dev
+			rh, err := trh.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd, err := trd.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h32.uploads+h64.uploads == 0 {
+				t.Fatal("the device sets were not used")
+			}
+			a, b := readFile(t, filepath.Join(dh, "metrics.jsonl")), readFile(t, filepath.Join(dd, "metrics.jsonl"))
+			if a != b || len(a) == 0 {
+				t.Errorf("metrics differ\nhost:   %s\ndevice: %s", a, b)
+			}
+			if !equal(mh.Params().Values().Flatten(nil), md.Params().Values().Flatten(nil)) {
+				t.Error("final parameters differ")
+			}
+			sh, sd := trh.opt.State(), trd.opt.State()
+			if sh.Scalars["step"] != sd.Scalars["step"] || len(sh.Buffers) != len(sd.Buffers) || len(sh.Buffers) == 0 {
+				t.Errorf("optimizer states differ: %v %d buffers, %v %d buffers", sh.Scalars, len(sh.Buffers), sd.Scalars, len(sd.Buffers))
+			}
+			for k, v := range sh.Buffers {
+				if !equal(tensor.List{v}.Flatten(nil), tensor.List{sd.Buffers[k]}.Flatten(nil)) {
+					t.Errorf("optimizer buffer %s differs", k)
+				}
+			}
+			wh, jh := latestCheckpoint(t, dh)
+			wd, jd := latestCheckpoint(t, dd)
+			if wh != wd || jh != jd {
+				t.Error("last checkpoints differ")
+			}
+			if rh.Steps != rd.Steps || rh.Test != rd.Test || rh.TrainLoss != rd.TrainLoss {
+				t.Errorf("results differ: host %+v, device %+v", rh, rd)
+			}
+		})
+	}
+}
+
+// TestDeviceInterruptAndResume interrupts runs on the host or the device
+// and resumes them on the other or the same, and requires the metrics and
+// final parameters of an uninterrupted host run.
+func TestDeviceInterruptAndResume(t *testing.T) {
+	ref := t.TempDir()
+	trRef, mRef := newRun(t, gt.Float64, ref, false)
+	if _, err := trRef.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := readFile(t, filepath.Join(ref, "metrics.jsonl"))
+	wantParams := mRef.Params().Values().Flatten(nil)
+	for _, c := range []struct {
+		name           string
+		at             int
+		first, resumed bool // on the device
+	}{
+		{"device to device", 11, true, true},
+		{"host to device", 7, false, true},
+		{"device to host", 25, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dev, _, _ := testDevice(t)
+			dir := t.TempDir()
+			tr, _ := newRun(t, gt.Float64, dir, false)
+			if c.first {
+				tr.o.Device = dev
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			tr.o.Probes = []Probe{&interruptAfter{n: c.at, cancel: cancel}}
+			_, err := tr.Run(ctx)
+			cancel()
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("got %v, want ErrInterrupted", err)
+			}
+			tr2, m2 := newRun(t, gt.Float64, dir, true)
+			if c.resumed {
+				tr2.o.Device = dev
+			}
+			res, err := tr2.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Resumed {
+				t.Error("result does not say it resumed")
+			}
+			if got := readFile(t, filepath.Join(dir, "metrics.jsonl")); got != want {
+				t.Errorf("resumed metrics differ from the uninterrupted host run\n got: %s\nwant: %s", got, want)
+			}
+			if !equal(m2.Params().Values().Flatten(nil), wantParams) {
+				t.Error("final parameters differ")
+			}
+		})
+	}
+}
+
+// TestDeviceStepTransfers runs DeviceStep directly and counts the host
+// transfers of a step: the batch (input and target) up, the loss down;
+// parameters, gradients and optimizer state stay on the set. A step after
+// the first allocates nothing, writing the batch included.
+func TestDeviceStepTransfers(t *testing.T) {
+	ds := mixture(t, 1)
+	act, _ := nn.ParseActivation("tanh")
+	m, err := nn.NewMLP(tensor.NewRNG(5, 0), gt.Float64, []int{2, 16, 3}, act, tensor.KaimingUniform())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := optim.NewSGD(optim.SGDConfig{LR: 0.1, Momentum: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, h64 := testDevice(t)
+	s, err := NewDeviceStep[float64](m, opt, ds, 16, objective.CrossEntropy, true, h64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idx := make([]int, 16)
+	for i := range idx {
+		idx[i] = 2 * i
+	}
+	before := m.Params().Values().Flatten(nil)
+	step := func() {
+		loss, finite, err := s.Run(ds, idx)
+		if err != nil || !finite || loss <= 0 {
+			t.Fatalf("loss %v, finite %v, %v", loss, finite, err)
+		}
+		if err := s.Update(0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, down := h64.uploads, h64.downloads
+	const steps = 5
+	for range steps {
+		step()
+	}
+	if u, d := h64.uploads-up, h64.downloads-down; u != 2*steps || d != steps {
+		t.Errorf("%d steps: %d uploads and %d downloads, want %d and %d", steps, u, d, 2*steps, steps)
+	}
+	if !equal(m.Params().Values().Flatten(nil), before) {
+		t.Error("the model's tensors changed before SyncParams")
+	}
+	if err := s.SyncParams(); err != nil {
+		t.Fatal(err)
+	}
+	if equal(m.Params().Values().Flatten(nil), before) {
+		t.Error("SyncParams did not bring the trained parameters back")
+	}
+	if a := testing.AllocsPerRun(20, step); a != 0 {
+		t.Errorf("%v allocations per step (batch writing included), want 0", a)
+	}
+}
+
+// TestDeviceRefusals checks the errors of the device path: a missing set
+// for the model's dtype and an optimizer without a device form.
+func TestDeviceRefusals(t *testing.T) {
+	dev, _, _ := testDevice(t)
+	tr, _ := newRun(t, gt.Float64, "", false)
+	tr.o.Device = &Device{Set32: dev.Set32}
+	if _, err := tr.Run(context.Background()); err == nil {
+		t.Error("a float64 model ran without Device.Set64")
+	}
+	tr, _ = newRun(t, gt.Float64, "", false)
+	tr.o.Device = dev
+	tr.opt, _ = optim.NewNormalizedGD(0.1)
+	if _, err := tr.Run(context.Background()); err == nil {
+		t.Error("NormalizedGD ran on the device")
+	}
+}
+
+// TestDeviceDivergenceStops is TestDivergenceStops on the device: the
+// finiteness check of the gradients on the set must stop the run.
+func TestDeviceDivergenceStops(t *testing.T) {
+	dir := t.TempDir()
+	trainSet := mixture(t, 1)
+	act, _ := nn.ParseActivation("relu")
+	m, _ := nn.NewMLP(tensor.NewRNG(5, 0), gt.Float32, []int{2, 16, 3}, act, tensor.KaimingUniform())
+	opt, _ := optim.NewSGD(optim.SGDConfig{LR: 1e30})
+	dev, _, _ := testDevice(t)
+	tr, err := New(m, opt, trainSet, nil, Options{Epochs: 50, BatchSize: 16, Seed: 1, Flatten: true, LogEvery: 1, Dir: dir, Device: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run(context.Background())
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("got %v, want ErrDiverged", err)
+	}
+	if res.Steps >= 50*(trainSet.Len()/16) {
+		t.Error("run did not stop early")
+	}
+}
