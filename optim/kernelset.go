@@ -1,6 +1,8 @@
 package optim
 
 import (
+	"fmt"
+
 	"gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/kernels"
@@ -110,4 +112,25 @@ func (k *kernelSets) rmsprop(p, g, sq, ga, b *tensor.Dense, h kernels.RMSpropHyp
 	defer w.clear()
 	return k.set32().RMSprop(w.buf(0, p.Float32s()), w.buf(1, g.Float32s()), w.buf(2, sq.Float32s()),
 		w.buf(3, f32s(ga)), w.buf(4, f32s(b)), h)
+}
+
+// axpyAll computes params[i] += a·grads[i] for every i (validated inputs),
+// one kernel pass per tensor.
+func (k *kernelSets) axpyAll(params, grads []*tensor.Dense, a float64) error {
+	for i, p := range params {
+		var err error
+		if p.Dtype() == tensor.Float64 {
+			w := &k.w64
+			err = k.set64().Axpy(a, w.buf(0, grads[i].Float64s()), w.buf(1, p.Float64s()))
+			w.clear()
+		} else {
+			w := &k.w32
+			err = k.set32().Axpy(float32(a), w.buf(0, grads[i].Float32s()), w.buf(1, p.Float32s()))
+			w.clear()
+		}
+		if err != nil {
+			return fmt.Errorf("parameter %d: %w", i, err)
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ type NormalizedGD struct {
 	lr   float64
 	step int
 	norm float64
+	ks   kernelSets
 }
 
 // NewNormalizedGD returns normalized GD with learning rate lr.
@@ -44,7 +45,9 @@ func (n *NormalizedGD) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: normalized gd: gradient norm is %v", norm)
 	}
 	if norm > 0 {
-		axpyAll(params, grads, -n.lr/norm)
+		if err := n.ks.axpyAll(params, grads, -n.lr/norm); err != nil {
+			return fmt.Errorf("optim: normalized gd: %w", err)
+		}
 	}
 	n.step++
 	return nil
@@ -74,6 +77,7 @@ type SqrtLossGD struct {
 	loss    float64
 	hasLoss bool
 	step    int
+	ks      kernelSets
 }
 
 // NewSqrtLossGD returns GD on √L with learning rate lr.
@@ -111,7 +115,9 @@ func (s *SqrtLossGD) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: sqrt-loss gd: %w", err)
 	}
 	s.hasLoss = false
-	axpyAll(params, grads, -s.lr/(2*math.Sqrt(s.loss)))
+	if err := s.ks.axpyAll(params, grads, -s.lr/(2*math.Sqrt(s.loss))); err != nil {
+		return fmt.Errorf("optim: sqrt-loss gd: %w", err)
+	}
 	s.step++
 	return nil
 }
@@ -130,24 +136,6 @@ func (s *SqrtLossGD) SetState(st State) error {
 	}
 	s.step = step
 	return nil
-}
-
-// axpyAll computes params[i] += a·grads[i] for every i (validated inputs).
-func axpyAll(params, grads []*tensor.Dense, a float64) {
-	for i, p := range params {
-		if p.Dtype() == tensor.Float64 {
-			axpy(p.Float64s(), grads[i].Float64s(), a)
-		} else {
-			axpy(p.Float32s(), grads[i].Float32s(), float32(a))
-		}
-	}
-}
-
-func axpy[T float](y, x []T, a T) {
-	x = x[:len(y)]
-	for i := range y {
-		y[i] += a * x[i]
-	}
 }
 
 func sumSquares[T float](x []T) float64 {
