@@ -53,7 +53,10 @@ import (
 // rebalances). With the step capped at train.loss_floor, and in any case
 // once the loss reaches the float64 range (about 1e-300), the run stops
 // there: the control's ratio is where gradient descent ends, not the t → ∞
-// limit of exact gradient flow.
+// limit of exact gradient flow. How far the rebalancing gets within
+// train.steps depends on the data: on some seeds the control ends balanced
+// (control_positive_share ≈ 0.5) and within about a percent of the
+// symmetric run's ratio.
 //
 // The yardstick (1+α)/4·γ* cannot show sub-optimality of a converged
 // linear classifier on data that are not symmetric as a set. A net whose
@@ -115,8 +118,9 @@ func Margin() *Experiment {
 				"train.log_every": 200},
 		},
 		FullRuntime: "not measured on a GPU: this build has no CUDA kernel set (--device cuda is refused). Measured on a 2-core CPU: " +
-			"about 1.4 s per full-batch step (2,000 MNIST images with mirrors, 784 inputs, width 1000), i.e. about 16 hours for the " +
-			"two 20,000-step runs; at about 6 GFLOP per step, a GPU kernel set should bring it to minutes",
+			"about 1.4 s per full-batch step (2,000 MNIST images with mirrors, 784 inputs, width 1000), i.e. about 8 hours for the " +
+			"symmetric run's 20,000 steps; the repeat control has 3,000 examples (1,000 positives three times), so by proportion " +
+			"(not measured) about 12 hours more; at about 6 GFLOP per step, a GPU kernel set should bring it to minutes",
 		Run: runMargin,
 	}
 }
