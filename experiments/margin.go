@@ -119,8 +119,8 @@ func Margin() *Experiment {
 		},
 		FullRuntime: "not measured on a GPU: this build has no CUDA kernel set (--device cuda is refused). Measured on a 2-core CPU: " +
 			"about 1.4 s per full-batch step (2,000 MNIST images with mirrors, 784 inputs, width 1000), i.e. about 8 hours for the " +
-			"symmetric run's 20,000 steps; the repeat control has 3,000 examples (1,000 positives three times), so by proportion " +
-			"(not measured) about 12 hours more; at about 6 GFLOP per step, a GPU kernel set should bring it to minutes",
+			"symmetric run's 20,000 steps; the repeat control has 4,000 examples (its 1,000 positives three times), so by proportion " +
+			"(not measured) about 16 hours more; at about 6 GFLOP per step, a GPU kernel set should bring it to minutes",
 		Run: runMargin,
 	}
 }
