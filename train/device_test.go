@@ -9,6 +9,8 @@ import (
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
 
+	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/internal/openblas"
 	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
@@ -256,4 +258,87 @@ func TestDeviceDivergenceStops(t *testing.T) {
 	if res.Steps >= 50*(trainSet.Len()/16) {
 		t.Error("run did not stop early")
 	}
+}
+
+// BenchmarkStep times one training step (loss, gradient, Adam update) of
+// an MLP 784-256-10 (float32, batch 128) on the host path (GradProgram and
+// a host optimizer) and on the device path over the CPU set behind a
+// hidden type, whose extra costs are the batch upload, the loss download
+// and the gradient finiteness reductions (OpenBLAS GEMM where the build
+// has it).
+func BenchmarkStep(b *testing.B) {
+	openblas.Enable()
+	rng := tensor.NewRNG(1, 2)
+	ds := &data.Dataset{Name: "random", Shape: []int{784}, Classes: 10, X: make([]float32, 256*784), Y: make([]int, 256)}
+	for i := range ds.X {
+		ds.X[i] = float32(rng.NormFloat64())
+	}
+	for i := range ds.Y {
+		ds.Y[i] = rng.IntN(10)
+	}
+	idx := make([]int, 128)
+	for i := range idx {
+		idx[i] = 2 * i
+	}
+	setup := func() (nn.Model, optim.Optimizer) {
+		act, _ := nn.ParseActivation("relu")
+		m, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, []int{784, 256, 10}, act, tensor.HeNormal(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		opt, err := optim.NewAdam(optim.DefaultAdam())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return m, opt
+	}
+	b.Run("host", func(b *testing.B) {
+		m, opt := setup()
+		gp, err := NewGradProgram(m, ds, 128, objective.CrossEntropy, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer gp.Close()
+		params := gp.Params().Values()
+		step := func() {
+			_, grads, err := gp.Run(ds, idx)
+			if err != nil || !grads.AllFinite() {
+				b.Fatal(err)
+			}
+			if err := opt.Step(params, grads); err != nil {
+				b.Fatal(err)
+			}
+		}
+		step() // creates the optimizer state
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			step()
+		}
+	})
+	b.Run("device", func(b *testing.B) {
+		m, opt := setup()
+		c32 := kernels.NewCPU[float32](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS()})
+		defer c32.Close()
+		s, err := NewDeviceStep[float32](m, opt, ds, 128, objective.CrossEntropy, true, &hiddenSet[float32]{Set: c32})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		step := func() {
+			_, finite, err := s.Run(ds, idx)
+			if err != nil || !finite {
+				b.Fatal(err)
+			}
+			if err := s.Update(1e-3); err != nil {
+				b.Fatal(err)
+			}
+		}
+		step()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			step()
+		}
+	})
 }
