@@ -17,6 +17,7 @@ import (
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/tensor"
 	"github.com/gradlab/gradlab/train/metrics"
 )
 
@@ -76,7 +77,7 @@ func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *dat
 		return nil, fmt.Errorf("train: gradient graph: %w", err)
 	}
 	outputs := append(gorgonia.Nodes{obj.Loss}, grads...)
-	gp := &GradProgram{obj: obj}
+	gp := &GradProgram{obj: obj, grads: make(tensor.List, len(grads))} // grads: only its length (the statistics follow the gradients)
 	if bs, ok := model.(nn.BatchStatser); ok {
 		stats := bs.BatchStatNodes(obj.G)
 		if len(stats) > 0 {

@@ -342,3 +342,59 @@ func BenchmarkStep(b *testing.B) {
 		}
 	})
 }
+
+// TestDeviceMatchesHostWithBatchNorm trains a small convolutional network
+// with batch norm (running statistics updated from the device program's
+// batch statistics) on the host and on the device and requires identical
+// metrics and parameters, running statistics included.
+func TestDeviceMatchesHostWithBatchNorm(t *testing.T) {
+	run := func(dir string, dev *Device) nn.Model {
+		m, err := nn.NewVGG(tensor.NewRNG(1, 0), gt.Float64, nn.VGGConfig{Input: [3]int{1, 6, 6}, Classes: 2, Layers: []int{4}, BN: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt, err := optim.NewSGD(optim.SGDConfig{LR: 0.05, Momentum: 0.9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := New(m, opt, bnImages(24, 1), bnImages(8, 2), Options{Epochs: 2, BatchSize: 6, Seed: 3, LogEvery: 2,
+			EvalEvery: 4, Dir: dir, Device: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dh, dd := t.TempDir(), t.TempDir()
+	dev, _, h64 := testDevice(t)
+	mh, md := run(dh, nil), run(dd, dev)
+	if h64.uploads == 0 {
+		t.Fatal("the device set was not used")
+	}
+	if a, b := readFile(t, filepath.Join(dh, "metrics.jsonl")), readFile(t, filepath.Join(dd, "metrics.jsonl")); a != b {
+		t.Errorf("metrics differ\nhost:   %s\ndevice: %s", a, b)
+	}
+	if rm, ok := md.Params().ByName("features.0.bn.running_mean"); !ok || equal(tensor.List{rm.Value}.Flatten(nil), make([]float64, 4)) {
+		t.Error("the running mean did not move from zero")
+	}
+	for i, p := range mh.Params() {
+		if !equal(tensor.List{p.Value}.Flatten(nil), tensor.List{md.Params()[i].Value}.Flatten(nil)) {
+			t.Errorf("parameter %s differs", p.Name)
+		}
+	}
+}
+
+// bnImages is a two-class set of 6×6 images whose class sets the mean.
+func bnImages(n int, seed uint64) *data.Dataset {
+	rng := tensor.NewRNG(seed, 5)
+	ds := &data.Dataset{Name: "bn-images", Shape: []int{1, 6, 6}, Classes: 2, X: make([]float32, n*36), Y: make([]int, n)}
+	for i := range ds.Y {
+		ds.Y[i] = i % 2
+		for j := 0; j < 36; j++ {
+			ds.X[i*36+j] = float32(rng.NormFloat64() + 2*float64(ds.Y[i]))
+		}
+	}
+	return ds
+}
