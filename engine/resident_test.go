@@ -1,9 +1,11 @@
 package engine_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
 
@@ -342,5 +344,139 @@ func TestResidentErrors(t *testing.T) {
 	}
 	if err := tp.Download(w, r.grads[0]); err != nil {
 		t.Errorf("Download on the tape: %v", err)
+	}
+}
+
+// TestResidentProbePowerIteration keeps the parameters and the probe
+// vector of a Hessian-vector product program on the device-like set and
+// runs power iteration there (Dot and Scale kernels on the buffers, no
+// upload of the probe between runs). The Rayleigh quotient must reach the
+// largest-magnitude eigenvalue of the Hessian built column by column from
+// central differences of the gradient (gonum's EigenSym).
+func TestResidentProbePowerIteration(t *testing.T) {
+	r := newResidentMLP(t)
+	o := r.obj
+	probe, err := autodiff.NewProbe(o.G, o.ParamNodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv, err := autodiff.HVP(o.Loss, o.ParamNodes, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := kernels.NewCPU[float64](kernels.CPUOptions{Workers: 1, BLAS: gorgonia.WhichBLAS()})
+	defer cpu.Close()
+	set := &counting{Set: cpu}
+
+	// The oracle: H[:, k] = (∇L(θ + h·e_k) − ∇L(θ − h·e_k)) / 2h.
+	gp, err := engine.CompileWith(o.G, engine.Options{Backend: engine.Native, Workers: 1}, r.grads...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gp.Close()
+	var flat [][]float64 // the parameters' backing slices
+	for _, n := range o.ParamNodes {
+		flat = append(flat, paramData(n))
+	}
+	grad := func() []float64 {
+		if err := gp.Run(); err != nil {
+			t.Fatal(err)
+		}
+		var out []float64
+		for i := range r.grads {
+			d, err := gp.Dense(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, d.Float64s()...)
+		}
+		return out
+	}
+	dim := len(grad())
+	hess := mat.NewSymDense(dim, nil)
+	const h = 1e-5
+	k := 0
+	for _, p := range flat {
+		for j := range p {
+			x := p[j]
+			p[j] = x + h
+			gPlus := grad()
+			p[j] = x - h
+			gMinus := grad()
+			p[j] = x
+			// Column k gives half of each symmetric pair (i, k) and the
+			// whole diagonal entry.
+			for i := 0; i < dim; i++ {
+				d := (gPlus[i] - gMinus[i]) / (2 * h)
+				if i != k {
+					d /= 2
+				}
+				hess.SetSym(i, k, hess.At(i, k)+d)
+			}
+			k++
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(hess, false) {
+		t.Fatal("eigendecomposition failed")
+	}
+	var want float64
+	for _, l := range eig.Values(nil) {
+		if math.Abs(l) > math.Abs(want) {
+			want = l
+		}
+	}
+
+	resident := append(append(gorgonia.Nodes{}, o.ParamNodes...), probe...)
+	prog, err := engine.CompileWith(o.G, engine.Options{Backend: engine.Native, Set64: set, Resident: resident,
+		DeviceOutputs: hv}, hv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	vs, err := engine.Buffers[float64](prog, probe...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := engine.Buffers[float64](prog, hv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if err := set.Fill(v, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := func(a, b []kernels.Buffer[float64]) float64 {
+		var s float64
+		for i := range a {
+			d, err := set.Dot(a[i], b[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += d
+		}
+		return s
+	}
+	up := set.uploads
+	var lambda float64
+	const iters = 400
+	for it := 0; it < iters; it++ {
+		if err := prog.Run(); err != nil {
+			t.Fatal(err)
+		}
+		lambda = sum(vs, ws) / sum(vs, vs)
+		scale := 1 / math.Sqrt(sum(ws, ws))
+		for i := range vs {
+			if err := set.Unary(kernels.Scale, vs[i], ws[i], kernels.UnaryArgs{A: scale}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := set.uploads - up; got != 2*iters {
+		t.Errorf("%d uploads in %d runs, want %d (input and target only)", got, iters, 2*iters)
+	}
+	if math.Abs(lambda-want) > 1e-6*math.Abs(want) {
+		t.Errorf("power iteration on the set: λ = %.10g, dense Hessian from finite differences: %.10g", lambda, want)
 	}
 }
