@@ -49,7 +49,7 @@ fuzz:
 clean:
 	rm -rf bin
 
-.PHONY: kernels cuda-check gpu-check
+.PHONY: kernels cuda-check gpu-check build-cuda
 
 ## kernels: regenerate the CUDA PTX (and its source hashes) from kernels/cuda/kernels.cu with nvcc
 ## (the nvcc in PATH, else Debian's CUDA 11.8 toolkit unpacked into ~/.cache/gradlab/cuda)
@@ -61,6 +61,14 @@ kernels:
 ## cuda-check: compile-check the cuda build (Debian's CUDA headers in a private folder; no GPU needed)
 cuda-check:
 	scripts/cuda-compile-check.sh
+
+## build-cuda: bin/gradlab-cuda, the CLI with the CUDA kernel set (gradlab run NAME --device cuda);
+## it needs a GPU and its driver to run (headers and the libcuda stub are unpacked privately to build)
+build-cuda:
+	scripts/cuda-compile-check.sh --fetch-only
+	CGO_CFLAGS="-I$${CUDA_PRIVATE_DIR:-$$HOME/.cache/gradlab/cuda}/root/usr/include" \
+	CGO_LDFLAGS="-L$${CUDA_PRIVATE_DIR:-$$HOME/.cache/gradlab/cuda}/root/usr/lib/x86_64-linux-gnu/stubs" \
+	$(GO) build -tags gradlabcuda -o bin/gradlab-cuda ./cmd/gradlab
 
 ## gpu-check: build the GPU check's binaries and print the command that runs them on a lent GPU machine
 gpu-check:

@@ -41,6 +41,7 @@ func MNISTMLP() *Experiment {
 			"full":  {"model.hidden": []int{1024, 1024}, "train.epochs": 20},
 		},
 		FullRuntime: "about 1 minute on one GPU once the CUDA kernel set lands; about 6 minutes on a 2-core CPU today",
+		Device:      true,
 		Run:         runMNISTMLP,
 		Curvature:   mnistMLPCurvature,
 	}
@@ -104,6 +105,7 @@ func runMNISTMLP(ctx context.Context, env *Env) (*Outcome, error) {
 	}
 	env.Logf("model: MLP %v (%d parameters, %s), %d steps", widths, model.Params().Count(), dt, total)
 	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
+		Device: env.TrainDevice,
 		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy, Flatten: true,
 		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
 		CheckpointEvery: cfg.Int("train.checkpoint_every"),

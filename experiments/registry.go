@@ -12,6 +12,7 @@ import (
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
+	"github.com/gradlab/gradlab/train"
 )
 
 // Experiment is one registered study.
@@ -27,6 +28,9 @@ type Experiment struct {
 	FullRuntime string
 	// Run performs the experiment and returns its measured checks.
 	Run func(ctx context.Context, env *Env) (*Outcome, error)
+	// Device says that Run trains on Env.TrainDevice when one is given
+	// (--device cuda); other experiments refuse a device.
+	Device bool
 	// Curvature, when set, rebuilds the experiment's model and datasets
 	// from a resolved configuration (weights freshly initialized), so that
 	// `gradlab hessian` can load a checkpoint into it and measure the
@@ -52,6 +56,10 @@ type Env struct {
 	Preset string
 	Seed   uint64
 	Device string
+	// TrainDevice is the device kernel set for --device other than cpu,
+	// for experiments with Device set (pass it as train.Options.Device);
+	// nil on the CPU.
+	TrainDevice *train.Device
 	// Dir is the run directory; it exists when Run is called.
 	Dir string
 	// Resume asks the experiment to continue from its checkpoint.

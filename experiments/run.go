@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gradlab/gradlab/config"
+	"github.com/gradlab/gradlab/train"
 	"github.com/gradlab/gradlab/train/plot"
 )
 
@@ -31,6 +32,10 @@ type RunOptions struct {
 	Bar        bool
 	// Now gives the time used to name a default run directory.
 	Now func() time.Time
+	// OpenDevice opens a device kernel set by name for --device; nil in
+	// builds without one (the CLI built with -tags gradlabcuda sets it for
+	// "cuda"). The returned function releases the device.
+	OpenDevice func(name string) (*train.Device, func() error, error)
 }
 
 // Summary is summary.json.
@@ -78,8 +83,12 @@ func Run(ctx context.Context, e *Experiment, o RunOptions) (*Summary, error) {
 		return nil, err
 	}
 	device := cfg.String("device")
-	if err := checkDevice(device); err != nil {
+	dev, closeDev, err := openDevice(e, device, o.OpenDevice)
+	if err != nil {
 		return nil, err
+	}
+	if closeDev != nil {
+		defer closeDev()
 	}
 	seed := cfg.Int("seed")
 	if seed < 0 {
@@ -114,7 +123,7 @@ func Run(ctx context.Context, e *Experiment, o RunOptions) (*Summary, error) {
 	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), yml); err != nil {
 		return nil, err
 	}
-	env := &Env{Config: cfg, Preset: preset, Seed: uint64(seed), Device: device, Dir: dir, Resume: o.Resume,
+	env := &Env{Config: cfg, Preset: preset, Seed: uint64(seed), Device: device, TrainDevice: dev, Dir: dir, Resume: o.Resume,
 		Out: o.Stdout, Progress: o.Progress, Bar: o.Bar}
 	env.Logf("gradlab run %s (preset %s, seed %d, device %s) → %s", e.Name, preset, seed, device, dir)
 
@@ -154,14 +163,27 @@ func Run(ctx context.Context, e *Experiment, o RunOptions) (*Summary, error) {
 	return s, nil
 }
 
-func checkDevice(d string) error {
+// openDevice validates --device for experiment e and opens the device
+// kernel set when it is not the CPU.
+func openDevice(e *Experiment, d string, open func(string) (*train.Device, func() error, error)) (*train.Device, func() error, error) {
 	switch d {
 	case "cpu":
-		return nil
+		return nil, nil, nil
 	case "cuda":
-		return fmt.Errorf("device cuda: this build of gradlab has no CUDA kernel set yet; use --device cpu")
+	default:
+		return nil, nil, fmt.Errorf("device %q: want cpu or cuda", d)
 	}
-	return fmt.Errorf("device %q: want cpu or cuda", d)
+	if !e.Device {
+		return nil, nil, fmt.Errorf("device %s: experiment %s runs on the CPU only (experiments with a device path: those whose trainer takes train.Options.Device, e.g. mnist-mlp, zoo-resnet-fmnist)", d, e.Name)
+	}
+	if open == nil {
+		return nil, nil, fmt.Errorf("device %s: this gradlab binary has no CUDA kernel set; build it with `make build-cuda` (go build -tags gradlabcuda)", d)
+	}
+	dev, closeDev, err := open(d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("device %s: %w", d, err)
+	}
+	return dev, closeDev, nil
 }
 
 func prepareDir(dir string) error {

@@ -41,6 +41,7 @@ func ZooResNet() *Experiment {
 			"full":  {"model.blocks": []int{3, 3, 3}, "train.epochs": 10},
 		},
 		FullRuntime: "small (ResNet-8, 4 epochs): 22 minutes on the 2-core CPU at load ≈ 4, about an hour at load ≈ 15; full (ResNet-20, 10 epochs): several hours",
+		Device:      true,
 		Run:         runZooResNet,
 	}
 }
@@ -80,6 +81,7 @@ func runZooResNet(ctx context.Context, env *Env) (*Outcome, error) {
 	env.Logf("model: ResNet widths %v blocks %v (%d trainable parameters, %s), %d steps",
 		rc.Widths, rc.Blocks, model.Params().Trainable().Count(), dt, total)
 	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
+		Device: env.TrainDevice,
 		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy,
 		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
 		Dir: env.Dir, Resume: env.Resume, LR: sched,

@@ -109,8 +109,10 @@ echo "cuda-compile-check: go vet -tags cuda ./kernels/..."
 go vet -tags cuda ./kernels/...
 # Engine and kernels together under gradlabcuda, the tag that selects
 # gradlab's CUDA code and leaves gorgonia on the CPU.
-echo "cuda-compile-check: go vet -tags gradlabcuda ./kernels/... ./engine/..."
-go vet -tags gradlabcuda ./kernels/... ./engine/...
+echo "cuda-compile-check: go vet -tags gradlabcuda ./kernels/... ./engine/... ./train/... ./cmd/gradlab"
+go vet -tags gradlabcuda ./kernels/... ./engine/... ./train/... ./cmd/gradlab
+echo "cuda-compile-check: go build -tags gradlabcuda ./cmd/gradlab (link check: gradlab run --device cuda)"
+go build -tags gradlabcuda -o /dev/null ./cmd/gradlab
 echo "cuda-compile-check: go test -c -tags cuda ./kernels/cuda (link check against the libcuda stub)"
 go test -c -tags cuda -o /dev/null ./kernels/cuda
 echo "cuda-compile-check: ok"

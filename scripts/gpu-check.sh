@@ -9,6 +9,9 @@
 #   bin/gpu-check/engine-cuda.test   the engine's tests, with the MLP
 #                                    loss/gradient/HVP on the CUDA set
 #                                    compared with the TapeMachine
+#   bin/gpu-check/train-cuda.test    the trainer with parameters, gradients
+#                                    and Adam's state resident on the GPU,
+#                                    compared with the host run
 #   bin/gpu-check/engine-bench.test  the CPU engine benchmarks (static, pure
 #                                    Go BLAS), for the CPU side of the table
 #   bin/gpu-check/run.sh             runs them there, writes $OUT/results.txt
@@ -33,16 +36,25 @@ echo "gpu-check: building $out/cuda-kernels.test"
 go test -c -ldflags "-s -w" -tags cuda -o "$out/cuda-kernels.test" ./kernels/cuda
 echo "gpu-check: building $out/engine-cuda.test (engine on the CUDA set vs the TapeMachine)"
 go test -c -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/engine-cuda.test" ./engine
+echo "gpu-check: building $out/train-cuda.test (training with parameters and Adam resident on the GPU vs the host)"
+go test -c -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/train-cuda.test" ./train
 echo "gpu-check: building $out/engine-bench.test (static)"
 CGO_ENABLED=0 go test -c -ldflags "-s -w" -tags noopenblas -o "$out/engine-bench.test" ./benchmarks
+
+# The device tool carries at most 64 MiB: ship the binaries compressed.
+gzip -9 "$out"/*.test
 
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root; writes $OUT/results.txt.
 set -u
 res="${OUT:-.}/results.txt"
-bin="$(cd "$(dirname "$0")" && pwd)"
-logs="${OUT:-$bin}"  # full logs come back next to results.txt
+src="$(cd "$(dirname "$0")" && pwd)"
+bin="$(mktemp -d)"
+for f in "$src"/*.test.gz; do
+  gunzip -c "$f" > "$bin/$(basename "$f" .gz)" && chmod +x "$bin/$(basename "$f" .gz)"
+done
+logs="${OUT:-$src}"  # full logs come back next to results.txt
 log() { echo "$@" | tee -a "$res"; }
 : > "$res"
 log "# gradlab GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -53,6 +65,8 @@ log "## CUDA kernel conformance (vs float64 reference) and GPU vs CPU"
 conf=$?
 (cd engine && "$bin/engine-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$logs/conf.log" 2>&1
 conf=$((conf + $?))
+(cd train && "$bin/train-cuda.test" -test.v -test.run 'CUDA' -test.timeout 300s) >> "$logs/conf.log" 2>&1
+conf=$((conf + $?))
 grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go' "$logs/conf.log" | grep -v '=== RUN' | tee -a "$res" | tail -40
 if [ $conf -ne 0 ]; then
   log "(last lines of the test log)"
@@ -61,6 +75,9 @@ fi
 
 log "## CUDA kernel benchmarks"
 (cd kernels/cuda && "$bin/cuda-kernels.test" -test.run NONE -test.bench . -test.benchtime 2s -test.timeout 300s) 2>&1 | tee -a "$res" > "$logs/bench.log"
+
+log "## Engine on the GPU: resident training step vs uploading every step"
+(cd engine && "$bin/engine-cuda.test" -test.run NONE -test.bench 'CUDA' -test.benchtime 20x -test.timeout 300s) 2>&1 | tee -a "$res" >> "$logs/bench.log"
 
 log "## PyTorch on the same card (matmul 4096, copy 256 MiB)"
 python3 - <<'PY' 2>&1 | tee -a "$res" > "$logs/torch.log"

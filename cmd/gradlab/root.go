@@ -65,6 +65,7 @@ an interrupted run (Ctrl-C) saves a checkpoint and continues with --resume --out
 				o.Sets = append(o.Sets, "device="+device)
 			}
 			o.Env = environ
+			o.OpenDevice = deviceOpener()
 			o.Stdout = cmd.OutOrStdout()
 			o.Progress = cmd.ErrOrStderr()
 			o.Bar = isTerminal(cmd.ErrOrStderr()) && !hasEnv(environ, "GRADLAB_NO_PROGRESS")
