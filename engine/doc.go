@@ -41,6 +41,9 @@
 // The kernel set is the CPU set by default (OpenBLAS GEMM when
 // internal/openblas.Enable was called). Options.Set32/Set64 accept any
 // kernels.Set, e.g. the CUDA set of kernels/cuda: inputs are then uploaded
-// before and outputs downloaded after every Run (parameters do not yet live
-// on the device between steps).
+// before and outputs downloaded after every Run, except the inputs named in
+// Options.Resident (uploaded once, then synchronised only by Upload and
+// Download: parameters and probe vectors stay on the device between steps)
+// and the outputs named in Options.DeviceOutputs (gradients an optimizer on
+// the same set reads in place; Buffers returns those device buffers).
 package engine
