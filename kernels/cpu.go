@@ -59,6 +59,7 @@ type CPU[T Float] struct {
 	sj   softmaxJob[T]
 	opt  optJob[T]
 	pj   poolJob[T]
+	aj   avgJob[T]
 	xj   rowsJob[T]
 	part []float64
 }

@@ -110,23 +110,38 @@ func (j *unaryJob[T]) run(lo, hi int) {
 	}
 }
 
-// geluErf is the derivative of order k ≤ 2 of x·Φ(x): Φ + x·φ for k = 1,
-// φ·(2 − x²) for k = 2.
+// geluErf is the derivative of order k ≤ MaxGELUOrder of x·Φ(x): Φ + x·φ
+// for k = 1 and, from Leibniz's rule with Φ⁽ᵐ⁾ = φ⁽ᵐ⁻¹⁾ = (−1)ᵐ⁻¹·Heₘ₋₁·φ
+// (Heₙ the probabilists' Hermite polynomials), (−1)ᵏ·φ·(k·Heₖ₋₂ − x·Heₖ₋₁)
+// for k ≥ 2 (φ·(2 − x²) for k = 2).
 func geluErf(x float64, k int) float64 {
 	switch k {
 	case 0:
 		return 0.5 * x * math.Erfc(-x/math.Sqrt2)
 	case 1:
 		return 0.5*math.Erfc(-x/math.Sqrt2) + x*math.Exp(-0.5*x*x)/math.Sqrt(2*math.Pi)
+	case 2:
+		return math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi) * (2 - x*x)
 	}
-	return math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi) * (2 - x*x)
+	// He₀ = 1, He₁ = x, Heₙ₊₁ = x·Heₙ − n·Heₙ₋₁.
+	hPrev, h := 1.0, x
+	for n := 1; n < k-1; n++ {
+		hPrev, h = h, x*h-float64(n)*hPrev
+	}
+	r := math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi) * (float64(k)*hPrev - x*h)
+	if k%2 == 1 {
+		r = -r
+	}
+	return r
 }
 
-// geluTanh is the derivative of order k ≤ 2 of ½x(1 + t), t = tanh u,
-// u = √(2/π)(x + 0.044715x³): with s = 1 − t²,
+// geluTanh is the derivative of order k ≤ MaxGELUOrder of ½x(1 + t),
+// t = tanh u, u = √(2/π)(x + 0.044715x³): with s = 1 − t²,
 //
 //	k = 1: ½(1 + t) + ½x·s·u'
 //	k = 2: s·(u' + ½x·(u'' − 2t·u'²))
+//
+// and higher orders from Taylor coefficients (geluTanhSeries).
 func geluTanh(x float64, k int) float64 {
 	const a, c = 0.044715, 0.7978845608028654 // c = √(2/π)
 	t := math.Tanh(c * (x + a*x*x*x))
@@ -135,9 +150,48 @@ func geluTanh(x float64, k int) float64 {
 		return 0.5 * x * (1 + t)
 	case 1:
 		return 0.5*(1+t) + 0.5*x*(1-t*t)*c*(1+3*a*x*x)
+	case 2:
+		u1, u2 := c*(1+3*a*x*x), 6*c*a*x
+		return (1 - t*t) * (u1 + 0.5*x*(u2-2*t*u1*u1))
 	}
-	u1, u2 := c*(1+3*a*x*x), 6*c*a*x
-	return (1 - t*t) * (u1 + 0.5*x*(u2-2*t*u1*u1))
+	return geluTanhSeries(x, k)
+}
+
+// geluTanhSeries is the derivative of order 2 ≤ k ≤ MaxGELUOrder of
+// ½x(1 + tanh u(x)) as k!·fₖ, fₖ the Taylor coefficients in ε of
+// ½(x + ε)(1 + T(ε)), T(ε) = tanh u(x + ε): fₖ = ½(x·Tₖ + Tₖ₋₁) for k ≥ 2.
+// u(x + ε) is a cubic U₀ + U₁ε + U₂ε² + U₃ε³, and T' = S·U' with
+// S = 1 − T² gives (n+1)·Tₙ₊₁ = Σⱼ Sⱼ·(n−j+1)·Uₙ₋ⱼ₊₁ (at most three terms).
+// S₀ = sech² U₀ is taken from e^(−2|U₀|), not 1 − T₀², so that it keeps its
+// relative accuracy where tanh saturates.
+func geluTanhSeries(x float64, k int) float64 {
+	const a, c = 0.044715, 0.7978845608028654
+	var tc, sc [MaxGELUOrder + 1]float64
+	u := [4]float64{c * (x + a*x*x*x), c * (1 + 3*a*x*x), 3 * c * a * x, c * a}
+	e := math.Exp(-2 * math.Abs(u[0]))
+	tc[0] = (1 - e) / (1 + e)
+	if u[0] < 0 {
+		tc[0] = -tc[0]
+	}
+	sc[0] = 4 * e / ((1 + e) * (1 + e))
+	for n := 0; n < k; n++ {
+		var acc float64
+		for j := max(0, n-2); j <= n; j++ {
+			acc += sc[j] * float64(n-j+1) * u[n-j+1]
+		}
+		tc[n+1] = acc / float64(n+1)
+		// S_{n+1} = −Σ_{i=0}^{n+1} T_i·T_{n+1−i}.
+		var sq float64
+		for i := 0; i <= n+1; i++ {
+			sq += tc[i] * tc[n+1-i]
+		}
+		sc[n+1] = -sq
+	}
+	f := 0.5 * (x*tc[k] + tc[k-1])
+	for m := 2; m <= k; m++ {
+		f *= float64(m)
+	}
+	return f
 }
 
 // softplus is ln(1 + eˣ) without overflow: max(x, 0) + ln(1 + e^−|x|).

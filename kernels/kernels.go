@@ -36,8 +36,8 @@ const (
 	Softplus                 // ln(1 + eˣ)
 	Log1p                    // ln(1 + x)
 	Expm1                    // eˣ − 1
-	GELU                     // derivative of order a (0, 1 or 2) of x·Φ(x), Φ the normal CDF
-	GELUTanh                 // derivative of order a (0, 1 or 2) of ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+	GELU                     // derivative of order a (0…MaxGELUOrder) of x·Φ(x), Φ the normal CDF
+	GELUTanh                 // derivative of order a (0…MaxGELUOrder) of ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
 	numUnary
 )
 
@@ -45,8 +45,10 @@ var unaryNames = [...]string{"copy", "neg", "exp", "log", "tanh", "sigmoid", "sq
 	"sign", "inverse", "relu", "relu-slope", "scale", "pow", "softplus", "log1p", "expm1", "gelu", "gelu-tanh"}
 
 // MaxGELUOrder is the highest derivative order of GELU and GELUTanh a Set
-// computes (enough for Hessian-vector products).
-const MaxGELUOrder = 2
+// computes: order 2 is what a Hessian-vector product needs, order 3 its
+// gradient; the rest leaves room for further differentiation (each
+// reverse pass through GELU adds one order).
+const MaxGELUOrder = 8
 
 // CheckUnaryArgs reports whether op is known and accepts the parameters a
 // (GELU and GELUTanh take an integer order 0…MaxGELUOrder); Set
@@ -218,10 +220,11 @@ func (g ConvGeom) Validate() error {
 	return nil
 }
 
-// PoolGeom is the geometry of a 2-D max pooling over NCHW images: KH×KW
-// windows moved by the strides over the image padded by PadH, PadW on each
-// side. Padding never wins: each window's maximum is taken over its pixels
-// inside the image. Outputs round down: OH = (H + 2·PadH − KH)/StrideH + 1.
+// PoolGeom is the geometry of a 2-D pooling (max or average) over NCHW
+// images: KH×KW windows moved by the strides over the image padded by
+// PadH, PadW on each side. Padding never wins a maximum: each window's
+// maximum is taken over its pixels inside the image (for averages, see
+// Set.AvgPool). Outputs round down: OH = (H + 2·PadH − KH)/StrideH + 1.
 type PoolGeom struct {
 	N, C, H, W       int
 	KH, KW           int
@@ -369,6 +372,24 @@ type Set[T Float] interface {
 	// MaxPoolGather reads u (g.InLen() elements) at the argmax positions:
 	// v[k] = u[plane(k)·H·W + arg[k]].
 	MaxPoolGather(v, arg, u Buffer[T], g PoolGeom) error
+
+	// AvgPool writes into y (g.OutLen() elements) the mean of each window
+	// of the NCHW image x: the sum over the window's pixels inside the
+	// image divided by KH·KW when countPad, else by the number of those
+	// pixels (padding counts as zeros or not at all).
+	AvgPool(y, x Buffer[T], g PoolGeom, countPad bool) error
+	// AvgPoolAdjoint is AvgPool's adjoint: dx (overwritten, g.InLen()
+	// elements) receives at every pixel the sum, in output order, of
+	// gy[k]/divisor(k) over the outputs k whose window holds the pixel.
+	AvgPoolAdjoint(dx, gy Buffer[T], g PoolGeom, countPad bool) error
+	// Upsample repeats every pixel of the planes×h×w images x scale×scale
+	// times: y (planes×(h·scale)×(w·scale)) at (p, Y, X) is x at
+	// (p, Y/scale, X/scale).
+	Upsample(y, x Buffer[T], planes, h, w, scale int) error
+	// UpsampleAdjoint is Upsample's adjoint: dx (overwritten,
+	// planes×h×w) receives the sum of each scale×scale block of gy, in
+	// row-major order within the block.
+	UpsampleAdjoint(dx, gy Buffer[T], planes, h, w, scale int) error
 
 	// Gather copies rows of a v×d table: dst[k·d+j] = table[ids[k]·d+j]
 	// for the n ids (integers in [0, v) stored as numbers). The CPU set

@@ -45,6 +45,8 @@ func Run[T kernels.Float](t *testing.T, s kernels.Set[T]) {
 		{"gelu-derivatives", testGELUDerivatives[T]},
 		{"im2col", testIm2col[T]},
 		{"max-pool", testMaxPool[T]},
+		{"avg-pool", testAvgPool[T]},
+		{"upsample", testUpsample[T]},
 		{"gather-scatter", testGatherScatter[T]},
 		{"optimizers", testOptimizers[T]},
 		{"vector", testVector[T]},
@@ -234,6 +236,16 @@ func testUnary[T kernels.Float](e *env[T]) {
 		{kernels.GELUTanh, kernels.UnaryArgs{}, -7, 7},
 		{kernels.GELUTanh, kernels.UnaryArgs{A: 1}, -7, 7},
 		{kernels.GELUTanh, kernels.UnaryArgs{A: 2}, -7, 7},
+	}
+	for k := 3; k <= kernels.MaxGELUOrder; k++ {
+		ops = append(ops, []struct {
+			op     kernels.UnaryOp
+			args   kernels.UnaryArgs
+			lo, hi float64
+		}{
+			{kernels.GELU, kernels.UnaryArgs{A: float64(k)}, -7, 7},
+			{kernels.GELUTanh, kernels.UnaryArgs{A: float64(k)}, -7, 7},
+		}...)
 	}
 	for _, o := range ops {
 		for _, n := range []int{1, 37, 1000, 70001} {

@@ -112,7 +112,24 @@ func refGELUErf(x float64, k int) float64 {
 	case 2:
 		return 2*pdf - x*x*pdf
 	}
-	return math.NaN()
+	// φ·P_k with P_2 = 2 − x² and P_{k+1} = P_k' − x·P_k (coefficients in
+	// increasing powers).
+	p := []float64{2, 0, -1}
+	for j := 2; j < k; j++ {
+		q := make([]float64, len(p)+1)
+		for i := 1; i < len(p); i++ {
+			q[i-1] += float64(i) * p[i]
+		}
+		for i, c := range p {
+			q[i+1] -= c
+		}
+		p = q
+	}
+	var v float64
+	for i := len(p) - 1; i >= 0; i-- {
+		v = v*x + p[i]
+	}
+	return pdf * v
 }
 
 // refGELUTanh is the derivative of order k of ½x(1 + tanh u(x)),
@@ -132,7 +149,60 @@ func refGELUTanh(x float64, k int) float64 {
 	case 2:
 		return sech2*du + x/2*sech2*ddu - x*th*sech2*du*du
 	}
-	return math.NaN()
+	return refGELUTanhSeries(x, k)
+}
+
+// refGELUTanhSeries is the derivative of order k ≥ 1 of ½x(1 + tanh u(x))
+// from truncated power series in ε at x: E = exp(∓2u(x+ε)) by the
+// recurrence E' = ∓2u'E, then tanh = ±(1 − E)/(1 + E) by series division
+// (the sign chosen so that E(0) ≤ 1), then k!·[εᵏ] ½(x+ε)(1 + tanh).
+func refGELUTanhSeries(x float64, k int) float64 {
+	c := math.Sqrt(2 / math.Pi)
+	u := []float64{c * (x + 0.044715*x*x*x), c * (1 + 3*0.044715*x*x), c * 3 * 0.044715 * x, c * 0.044715}
+	sign := 1.0
+	if u[0] < 0 {
+		sign = -1
+	}
+	// a = −2·sign·u, E = exp(a).
+	a := make([]float64, k+1)
+	for i := range a {
+		if i < len(u) {
+			a[i] = -2 * sign * u[i]
+		}
+	}
+	e := make([]float64, k+1)
+	e[0] = math.Exp(a[0])
+	for n := 1; n <= k; n++ {
+		var s float64
+		for m := 1; m <= n; m++ {
+			s += float64(m) * a[m] * e[n-m]
+		}
+		e[n] = s / float64(n)
+	}
+	// t·(1 + E) = sign·(1 − E).
+	t := make([]float64, k+1)
+	for n := 0; n <= k; n++ {
+		num := -e[n]
+		if n == 0 {
+			num = 1 - e[0]
+		}
+		num *= sign
+		for i := 1; i <= n; i++ {
+			num -= e[i] * t[n-i]
+		}
+		t[n] = num / (1 + e[0])
+	}
+	f := x / 2 * t[k]
+	if k >= 1 {
+		f += t[k-1] / 2
+	}
+	if k == 1 {
+		f += 0.5
+	}
+	for m := 2; m <= k; m++ {
+		f *= float64(m)
+	}
+	return f
 }
 
 // refMaxPool returns, for each output of the max pooling g of x, the
