@@ -94,7 +94,7 @@ func TestEOSTinyRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "eos")
 	s, err := Run(context.Background(), EOS(), RunOptions{Out: dir, Sets: []string{
 		"toy.etas=0.2", "toy.time=1", "data.train_size=64", "model.hidden=8",
-		"gd.steps=30", "ngd.steps=20", "probe.every=5", "ngd.probe_every=5", "probe.lanczos_steps=5"}})
+		"gd.steps=30", "ngd.steps=20", "probe.every=5", "ngd.probe_every=5", "probe.lanczos_steps=5", "probe.verify_every=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +104,18 @@ func TestEOSTinyRun(t *testing.T) {
 	}
 	if _, ok := s.Values["toy_sqrt_eta0.2_median_eta_lambda_over_2sqrt_loss"]; !ok {
 		t.Error("the √L toy's ratio is not recorded")
+	}
+	// Every measurement reports its Lanczos step count; every third is
+	// repeated cold for reference (gd: steps 0…30 in fives, ngd: 5…20).
+	for key, want := range map[string]float64{"gd_probe_cold_checks": 2, "ngd_probe_cold_checks": 1} {
+		if got, ok := s.Values[key].(int); !ok || float64(got) != want {
+			t.Errorf("%s = %v, want %g", key, s.Values[key], want)
+		}
+	}
+	for _, key := range []string{"gd_probe_mean_lanczos_steps", "ngd_probe_mean_lanczos_steps", "gd_probe_cold_max_abs_rel_diff", "ngd_probe_cold_max_abs_rel_diff"} {
+		if v, ok := s.Values[key].(float64); !ok || math.IsNaN(v) || v < 0 {
+			t.Errorf("%s = %v", key, s.Values[key])
+		}
 	}
 	for _, want := range []string{"toy_ngd_eta0.2_x_rel_err", "toy_sqrt_eta0.2_x_rel_err", "toy_ngd_eta0.2_median_eta_lambda_over_grad_norm",
 		"gd_initial_eta_lambda", "gd_median_eta_lambda_last_third", "ngd_median_eta_lambda_over_grad_norm_second_half", "ngd_lambda_end_over_start"} {
