@@ -172,18 +172,64 @@ __device__ inline double sigmoidd(double x) {
   return e / (1 + e);
 }
 
-// Derivative of order k (0, 1, 2) of GELU: x*Phi(x) (erf form) or
-// x/2*(1 + tanh(u)), u = sqrt(2/pi)*(x + 0.044715x^3) (tanh form).
+// Derivative of order k (0 ... MAX_GELU_ORDER, kernels.MaxGELUOrder) of
+// GELU: x*Phi(x) (erf form) or x/2*(1 + tanh(u)),
+// u = sqrt(2/pi)*(x + 0.044715x^3) (tanh form). Orders 0-2 are closed
+// forms; higher orders (the same methods as the CPU set) live in separate
+// non-inlined functions so that their arrays do not weigh on the common
+// unary kernel.
+#define MAX_GELU_ORDER 8
+
+// k >= 3: (-1)^k phi(x) (k He_{k-2}(x) - x He_{k-1}(x)), He the
+// probabilists' Hermite polynomials (He_{n+1} = x He_n - n He_{n-1}).
+__device__ __noinline__ double gelu_erf_high(double x, int k) {
+  double hp = 1, h = x;
+  for (int n = 1; n < k - 1; n++) {
+    double t = x * h - n * hp;
+    hp = h;
+    h = t;
+  }
+  double r = exp(-0.5 * x * x) * 0.39894228040143267794 * (k * hp - x * h);
+  return (k & 1) ? -r : r;
+}
+
+// k >= 3: k! times the k-th Taylor coefficient of (x+e)/2 (1 + T(e)),
+// T(e) = tanh(u(x+e)), from T' = S u', S = 1 - T^2, with S_0 = sech^2 u
+// taken from exp(-2|u|).
+__device__ __noinline__ double gelu_tanh_high(double x, int k) {
+  if (k > MAX_GELU_ORDER) return NAN;
+  const double a = 0.044715, c = 0.7978845608028654;
+  double tc[MAX_GELU_ORDER + 1], sc[MAX_GELU_ORDER + 1];
+  double u[4] = {c * (x + a * x * x * x), c * (1 + 3 * a * x * x), 3 * c * a * x, c * a};
+  double e = exp(-2 * fabs(u[0]));
+  tc[0] = (1 - e) / (1 + e);
+  if (u[0] < 0) tc[0] = -tc[0];
+  sc[0] = 4 * e / ((1 + e) * (1 + e));
+  for (int n = 0; n < k; n++) {
+    double acc = 0;
+    for (int j = n - 2 > 0 ? n - 2 : 0; j <= n; j++) acc += sc[j] * (n - j + 1) * u[n - j + 1];
+    tc[n + 1] = acc / (n + 1);
+    double sq = 0;
+    for (int i = 0; i <= n + 1; i++) sq += tc[i] * tc[n + 1 - i];
+    sc[n + 1] = -sq;
+  }
+  double f = 0.5 * (x * tc[k] + tc[k - 1]);
+  for (int m = 2; m <= k; m++) f *= m;
+  return f;
+}
+
 __device__ inline double gelu_erf(double x, int k) {
   double cdf = 0.5 * erfc(-x * 0.70710678118654752440);
   double pdf = exp(-0.5 * x * x) * 0.39894228040143267794;
   if (k == 0) return x * cdf;
   if (k == 1) return cdf + x * pdf;
-  return pdf * (2 - x * x);
+  if (k == 2) return pdf * (2 - x * x);
+  return gelu_erf_high(x, k);
 }
 
 __device__ inline double gelu_tanh(double x, int k) {
   const double a = 0.044715, c = 0.7978845608028654;
+  if (k > 2) return gelu_tanh_high(x, k);
   double t = tanh(c * (x + a * x * x * x));
   if (k == 0) return 0.5 * x * (1 + t);
   double u1 = c * (1 + 3 * a * x * x);
@@ -528,6 +574,82 @@ __device__ void maxpool_gather(T* v, const T* arg, const T* u, PoolG g) {
   }
 }
 
+// ---------------------------------------------------------------- average pooling
+// The divisor of output (oy, ox): KH*KW when countPad, else the number of
+// its window's pixels inside the image.
+
+__device__ inline i64 avg_divisor(PoolG g, i64 oy, i64 ox, i64 countPad) {
+  if (countPad) return g.KH * g.KW;
+  i64 y0 = oy * g.SH - g.PH, x0 = ox * g.SW - g.PW;
+  i64 ya = y0 > 0 ? y0 : 0, yb = y0 + g.KH < g.H ? y0 + g.KH : g.H;
+  i64 xa = x0 > 0 ? x0 : 0, xb = x0 + g.KW < g.W ? x0 + g.KW : g.W;
+  return (yb - ya) * (xb - xa);
+}
+
+// One thread per output; the window summed in row-major order.
+template <typename T>
+__device__ void avgpool(T* y, const T* x, PoolG g, i64 countPad) {
+  GRID_STRIDE(i, g.P * g.OH * g.OW) {
+    i64 ox = i % g.OW, oy = (i / g.OW) % g.OH, p = i / (g.OW * g.OH);
+    const T* xp = x + p * g.H * g.W;
+    i64 y0 = oy * g.SH - g.PH, x0 = ox * g.SW - g.PW;
+    i64 ya = y0 > 0 ? y0 : 0, yb = y0 + g.KH < g.H ? y0 + g.KH : g.H;
+    i64 xa = x0 > 0 ? x0 : 0, xb = x0 + g.KW < g.W ? x0 + g.KW : g.W;
+    T acc = 0;
+    for (i64 iy = ya; iy < yb; iy++)
+      for (i64 ix = xa; ix < xb; ix++) acc += xp[iy * g.W + ix];
+    y[i] = acc / (T)avg_divisor(g, oy, ox, countPad);
+  }
+}
+
+// One thread per input pixel: the sum, in output order, of gy/divisor over
+// the outputs whose window covers the pixel (no atomics, deterministic,
+// the CPU set's order).
+template <typename T>
+__device__ void avgpool_adjoint(T* dx, const T* gy, PoolG g, i64 countPad) {
+  GRID_STRIDE(i, g.P * g.H * g.W) {
+    i64 pos = i % (g.H * g.W), p = i / (g.H * g.W);
+    i64 iy = pos / g.W, ix = pos % g.W;
+    i64 ty = iy + g.PH - g.KH + 1, tx = ix + g.PW - g.KW + 1;
+    i64 oya = ty > 0 ? (ty + g.SH - 1) / g.SH : 0, oyb = (iy + g.PH) / g.SH;
+    i64 oxa = tx > 0 ? (tx + g.SW - 1) / g.SW : 0, oxb = (ix + g.PW) / g.SW;
+    if (oyb >= g.OH) oyb = g.OH - 1;
+    if (oxb >= g.OW) oxb = g.OW - 1;
+    T acc = 0;
+    const T* gp = gy + p * g.OH * g.OW;
+    for (i64 oy = oya; oy <= oyb; oy++)
+      for (i64 ox = oxa; ox <= oxb; ox++) acc += gp[oy * g.OW + ox] / (T)avg_divisor(g, oy, ox, countPad);
+    dx[i] = acc;
+  }
+}
+
+// ---------------------------------------------------------------- nearest upsampling
+// P planes of h x w pixels, each repeated s x s times.
+
+template <typename T>
+__device__ void upsample(T* y, const T* x, i64 P, i64 h, i64 w, i64 s) {
+  i64 bw = w * s, bh = h * s;
+  GRID_STRIDE(i, P * bh * bw) {
+    i64 bx = i % bw, q = i / bw;
+    i64 by = q % bh, p = q / bh;
+    y[i] = x[(p * h + by / s) * w + bx / s];
+  }
+}
+
+// One thread per small pixel: its block summed in row-major order.
+template <typename T>
+__device__ void upsample_adjoint(T* dx, const T* gy, i64 P, i64 h, i64 w, i64 s) {
+  i64 bw = w * s;
+  GRID_STRIDE(i, P * h * w) {
+    i64 ix = i % w, q = i / w;
+    const T* b = gy + q * s * bw + ix * s;  // q = p*h + iy: big row q*s
+    T acc = 0;
+    for (i64 dy = 0; dy < s; dy++)
+      for (i64 dxx = 0; dxx < s; dxx++) acc += b[dy * bw + dxx];
+    dx[i] = acc;
+  }
+}
+
 // ---------------------------------------------------------------- embedding rows
 // ids are integers stored as numbers; an id outside [0, v) gives a NaN row
 // (gather) or is skipped (scatter).
@@ -670,6 +792,23 @@ __device__ void rmsprop(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr
                                                 i64 OW) {                                                  \
     PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
     maxpool_gather<T>(v, arg, u, g);                                                                       \
+  }                                                                                                        \
+  extern "C" __global__ void avgpool_##S(T* y, const T* x, i64 P, i64 H, i64 W, i64 KH, i64 KW, i64 SH,    \
+                                         i64 SW, i64 PH, i64 PW, i64 OH, i64 OW, i64 countPad) {           \
+    PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
+    avgpool<T>(y, x, g, countPad);                                                                         \
+  }                                                                                                        \
+  extern "C" __global__ void avgpool_adjoint_##S(T* dx, const T* gy, i64 P, i64 H, i64 W, i64 KH, i64 KW,  \
+                                                 i64 SH, i64 SW, i64 PH, i64 PW, i64 OH, i64 OW,           \
+                                                 i64 countPad) {                                           \
+    PoolG g = {P, H, W, KH, KW, SH, SW, PH, PW, OH, OW};                                                   \
+    avgpool_adjoint<T>(dx, gy, g, countPad);                                                               \
+  }                                                                                                        \
+  extern "C" __global__ void upsample_##S(T* y, const T* x, i64 P, i64 h, i64 w, i64 s) {                  \
+    upsample<T>(y, x, P, h, w, s);                                                                         \
+  }                                                                                                        \
+  extern "C" __global__ void upsample_adjoint_##S(T* dx, const T* gy, i64 P, i64 h, i64 w, i64 s) {        \
+    upsample_adjoint<T>(dx, gy, P, h, w, s);                                                               \
   }                                                                                                        \
   extern "C" __global__ void gather_rows_##S(T* dst, const T* table, const T* ids, i64 n, i64 v, i64 d) { \
     gather_rows<T>(dst, table, ids, n, v, d);                                                              \

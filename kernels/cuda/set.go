@@ -119,7 +119,8 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 	}
 	for _, k := range []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
 		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop", "maxpool", "maxpool_scatter",
-		"maxpool_gather", "gather_rows", "scatter_add"} {
+		"maxpool_gather", "avgpool", "avgpool_adjoint", "upsample", "upsample_adjoint", "gather_rows",
+		"scatter_add"} {
 		f, err := s.mod.Function(k + "_" + suffix)
 		if err != nil {
 			_ = s.Close()
@@ -741,6 +742,99 @@ func (s *Set[T]) MaxPoolScatter(dx, arg, gy kernels.Buffer[T], g kernels.PoolGeo
 // MaxPoolGather implements kernels.Set.
 func (s *Set[T]) MaxPoolGather(v, arg, u kernels.Buffer[T], g kernels.PoolGeom) error {
 	return s.pool2d("maxpool_gather", v, arg, u, g)
+}
+
+// avgPool launches the average-pooling forward (y from x) or adjoint (dx
+// from gy) kernel: one thread per output or per input pixel.
+func (s *Set[T]) avgPool(adjoint bool, dst, src kernels.Buffer[T], g kernels.PoolGeom, countPad bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	k, nd, ns := "avgpool", g.OutLen(), g.InLen()
+	dname, sname := "avg-pool output", "avg-pool input"
+	if adjoint {
+		k, nd, ns = "avgpool_adjoint", g.InLen(), g.OutLen()
+		dname, sname = "avg-pool adjoint output", "avg-pool adjoint gradient"
+	}
+	d, err := s.dev(dname, dst, nd)
+	if err != nil {
+		return err
+	}
+	x, err := s.dev(sname, src, ns)
+	if err != nil {
+		return err
+	}
+	oh, ow := g.Out()
+	s.p(0, d)
+	s.p(1, x)
+	for i, v := range []int{g.N * g.C, g.H, g.W, g.KH, g.KW, g.StrideH, g.StrideW, g.PadH, g.PadW, oh, ow} {
+		s.i(2+i, int64(v))
+	}
+	s.i(13, b2i(countPad))
+	return s.launch(k, 14, int64(nd))
+}
+
+// AvgPool implements kernels.Set (one thread per output).
+func (s *Set[T]) AvgPool(y, x kernels.Buffer[T], g kernels.PoolGeom, countPad bool) error {
+	return s.avgPool(false, y, x, g, countPad)
+}
+
+// AvgPoolAdjoint implements kernels.Set (one thread per input pixel, no
+// atomics: deterministic).
+func (s *Set[T]) AvgPoolAdjoint(dx, gy kernels.Buffer[T], g kernels.PoolGeom, countPad bool) error {
+	return s.avgPool(true, dx, gy, g, countPad)
+}
+
+// upsample launches the nearest-upsampling forward (y from x) or adjoint
+// (dx from gy) kernel: one thread per destination element.
+func (s *Set[T]) upsample(adjoint bool, dst, src kernels.Buffer[T], planes, h, w, scale int) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if err := kernels.CheckUpsample(planes, h, w, scale); err != nil {
+		return err
+	}
+	small, big := planes*h*w, planes*h*w*scale*scale
+	k, nd, ns := "upsample", big, small
+	dname, sname := "upsample output", "upsample input"
+	if adjoint {
+		k, nd, ns = "upsample_adjoint", small, big
+		dname, sname = "upsample adjoint output", "upsample adjoint gradient"
+	}
+	d, err := s.dev(dname, dst, nd)
+	if err != nil {
+		return err
+	}
+	x, err := s.dev(sname, src, ns)
+	if err != nil {
+		return err
+	}
+	if nd == 0 {
+		return nil
+	}
+	s.p(0, d)
+	s.p(1, x)
+	s.i(2, int64(planes))
+	s.i(3, int64(h))
+	s.i(4, int64(w))
+	s.i(5, int64(scale))
+	return s.launch(k, 6, int64(nd))
+}
+
+// Upsample implements kernels.Set (one thread per output).
+func (s *Set[T]) Upsample(y, x kernels.Buffer[T], planes, h, w, scale int) error {
+	return s.upsample(false, y, x, planes, h, w, scale)
+}
+
+// UpsampleAdjoint implements kernels.Set (one thread per small pixel, no
+// atomics: deterministic).
+func (s *Set[T]) UpsampleAdjoint(dx, gy kernels.Buffer[T], planes, h, w, scale int) error {
+	return s.upsample(true, dx, gy, planes, h, w, scale)
 }
 
 // Gather implements kernels.Set; an invalid id gives a row of NaN.
