@@ -186,6 +186,7 @@ func classifyBuiltin[T kernels.Float](p *nodePlan[T], name, s string, in func(in
 			stride *= d
 		}
 		p.kind = kindNew
+		p.repeat = true
 		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
 			return repeatStep(set, in[0], out, bc)
 		}
@@ -268,6 +269,7 @@ func classifyBuiltin[T kernels.Float](p *nodePlan[T], name, s string, in func(in
 // binaryPlan plans an elementwise binary op with broadcasting.
 func binaryPlan[T kernels.Float](p *nodePlan[T], b kernels.BinaryOp, sa, sb []int) error {
 	p.kind = kindNew
+	p.binary, p.binOp = true, b
 	if prod(sa) == p.size && prod(sb) == p.size {
 		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
 			return func() error { return set.Binary(b, out, in[0], in[1], nil) }, nil

@@ -23,6 +23,7 @@ const (
 	kindInput                 // the graph input's own tensor (no copy)
 	kindConst                 // a constant, copied once at compile time
 	kindRead                  // gorgonia.Read: publishes its child's value after every run
+	kindFused                 // folded into its only consumer: no step, no buffer
 )
 
 // step runs one node.
@@ -47,6 +48,11 @@ type nodePlan[T kernels.Float] struct {
 	value  kernels.Buffer[T] // resolved buffer of the node's value
 	into   *gorgonia.Value   // kindRead: where gorgonia.Read stores the value
 	hostDo bool              // runs through the op's own Do method
+
+	// What the fusion pass needs to know (see fuse.go).
+	binary bool             // an elementwise binary op planned by binaryPlan
+	binOp  kernels.BinaryOp // its operator
+	repeat bool             // a repetition of size-1 axes (gorgonia's broadcast)
 }
 
 // external is an input or constant buffer.
@@ -176,6 +182,9 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 		return nil, &unsupportedError{ops: unsupported}
 	}
 	if err := res.check(index, func(i int) bool { return plans[i].kind == kindInput }); err != nil {
+		return nil, err
+	}
+	if err := fuse(plans, index, outputs); err != nil {
 		return nil, err
 	}
 
