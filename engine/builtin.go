@@ -45,8 +45,8 @@ var (
 	// (allocating its result), copied into the planned buffer.
 	nativeOps = []string{"SumAxis", "ExpandAxis", "SumAll", "Fill", "ReLU", "ReLUSlope", "Pow", "Softmax",
 		"LogSoftmax", "SoftmaxCrossEntropy", "Sigmoid", "SigmoidBCE", "Reshape", "Conv2d", "Conv2dBackData",
-		"Conv2dBackFilter", "GELU (orders 0–2)", "MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather", "Gather",
-		"ScatterAdd"}
+		"Conv2dBackFilter", "GELU (orders 0–8)", "MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather", "AvgPool2d",
+		"AvgPool2dAdjoint", "UpsampleNearest", "UpsampleNearestAdjoint", "Gather", "ScatterAdd"}
 )
 
 const (
@@ -480,7 +480,8 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 		p.build = sigmoidBCEBuilder[T](prod(in(0)))
 		return nil
 	case name == "GELU" && nch == 1:
-		// "GELU{tanh,order=1,shape=(2, 3)}"; higher orders stay on the host.
+		// "GELU{tanh,order=1,shape=(2, 3)}"; orders above
+		// kernels.MaxGELUOrder stay on the host.
 		order := int(num("order"))
 		u := kernels.GELU
 		if strings.HasPrefix(s, "GELU{tanh,") {
@@ -498,6 +499,20 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 			return nil
 		} else if !onHost {
 			return perr
+		}
+	case (name == "AvgPool2d" || name == "AvgPool2dAdjoint") && nch == 1:
+		if b, perr := avgPoolBuilder[T](name == "AvgPool2dAdjoint", s, in(0), p.shape); perr == nil {
+			p.build = b
+			return nil
+		} else if !onHost {
+			return perr
+		}
+	case (name == "UpsampleNearest" || name == "UpsampleNearestAdjoint") && nch == 1:
+		if b, uerr := upsampleBuilder[T](name == "UpsampleNearestAdjoint", s, in(0), p.shape); uerr == nil {
+			p.build = b
+			return nil
+		} else if !onHost {
+			return uerr
 		}
 	case (name == "Gather" || name == "ScatterAdd") && nch == 2:
 		if b, gerr := rowsBuilder[T](name == "ScatterAdd", in(0), in(1), p.shape); gerr == nil {
@@ -603,6 +618,82 @@ func maxPoolBuilder[T kernels.Float](name, s string, nch int, in func(int) []int
 			}
 			return adj(dst, arg, in[1], g)
 		}, nil
+	}, nil
+}
+
+// avgPoolBuilder runs AvgPool2d (x → y) or its adjoint (gy → gx) as one
+// kernel call. The geometry comes from the op's description (kernel,
+// stride, pad pairs and the countpad flag; the shape x from the image
+// operand: the input of the forward, the output of the adjoint).
+func avgPoolBuilder[T kernels.Float](adjoint bool, s string, in, out []int) (builder[T], error) {
+	field := func(key string) ([]int, error) {
+		v, ok := opField(s, key)
+		if !ok {
+			return nil, fmt.Errorf("avg-pool %q has no %s", s, key)
+		}
+		return parseInts(v)
+	}
+	k, err := field("kernel")
+	if err != nil {
+		return nil, err
+	}
+	st, err := field("stride")
+	if err != nil {
+		return nil, err
+	}
+	pad, err := field("pad")
+	if err != nil {
+		return nil, err
+	}
+	cp, ok := opField(s, "countpad")
+	if !ok || (cp != "true" && cp != "false") {
+		return nil, fmt.Errorf("avg-pool %q: countpad flag", s)
+	}
+	countPad := cp == "true"
+	x, y := in, out
+	if adjoint {
+		x, y = out, in
+	}
+	if len(x) != 4 || len(k) != 2 || len(st) != 2 || len(pad) != 2 {
+		return nil, fmt.Errorf("avg-pool %q of %v: bad geometry", s, x)
+	}
+	g := kernels.PoolGeom{N: x[0], C: x[1], H: x[2], W: x[3], KH: k[0], KW: k[1], StrideH: st[0], StrideW: st[1],
+		PadH: pad[0], PadW: pad[1]}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if oh, ow := g.Out(); !slices.Equal(y, []int{g.N, g.C, oh, ow}) {
+		return nil, fmt.Errorf("avg-pool %q: operand shapes do not match %+v", s, g)
+	}
+	return func(set kernels.Set[T], in []kernels.Buffer[T], dst kernels.Buffer[T]) (step, error) {
+		if adjoint {
+			return func() error { return set.AvgPoolAdjoint(dst, in[0], g, countPad) }, nil
+		}
+		return func() error { return set.AvgPool(dst, in[0], g, countPad) }, nil
+	}, nil
+}
+
+// upsampleBuilder runs UpsampleNearest (small → big) or its adjoint (big
+// → small) as one kernel call; the scale comes from the op's description.
+func upsampleBuilder[T kernels.Float](adjoint bool, s string, in, out []int) (builder[T], error) {
+	scale, err := opInt(s, "scale")
+	if err != nil {
+		return nil, err
+	}
+	small, big := in, out
+	if adjoint {
+		small, big = out, in
+	}
+	if len(small) != 4 || scale < 1 ||
+		!slices.Equal(big, []int{small[0], small[1], small[2] * scale, small[3] * scale}) {
+		return nil, fmt.Errorf("upsample %q of %v into %v", s, in, out)
+	}
+	planes, h, w := small[0]*small[1], small[2], small[3]
+	return func(set kernels.Set[T], in []kernels.Buffer[T], dst kernels.Buffer[T]) (step, error) {
+		if adjoint {
+			return func() error { return set.UpsampleAdjoint(dst, in[0], planes, h, w, scale) }, nil
+		}
+		return func() error { return set.Upsample(dst, in[0], planes, h, w, scale) }, nil
 	}, nil
 }
 

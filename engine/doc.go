@@ -23,13 +23,14 @@
 // reshape; and the ops of package ops: as kernels the reductions,
 // expansion, ReLU family, Pow, sigmoid, sigmoid binary cross-entropy
 // (SigmoidBCE), softmax, log-softmax, softmax cross-entropy, reshape, the
-// three convolution ops, GELU in both forms (derivative orders 0–2, enough
-// for Hessian-vector products), max pooling with its scatter and gather
-// backward ops (the argmax recomputed from the input by each), and the
-// embedding's Gather and ScatterAdd; the remaining ops of package ops
-// (average pooling and nearest upsampling with their adjoints, GELU of
-// order 3 and above) through their own Do method on the host, which
-// allocates and needs the CPU set — HostOps lists them. Built-ins are
+// three convolution ops, GELU in both forms (derivative orders 0 to
+// kernels.MaxGELUOrder = 8: order 2 for Hessian-vector products, order 3
+// for their gradients), max pooling with its scatter and gather backward
+// ops (the argmax recomputed from the input by each), average pooling and
+// nearest upsampling with their adjoints, and the embedding's Gather and
+// ScatterAdd; the one remaining case, GELU of order 9 and above, runs
+// through the op's own Do method on the host, which allocates and needs
+// the CPU set — HostOps lists such ops. Built-ins are
 // recognised by their Go type name and String form, since gorgonia does not
 // export its op types.
 //

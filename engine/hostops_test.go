@@ -11,6 +11,7 @@ import (
 	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/ops"
 )
 
@@ -61,6 +62,47 @@ func indexCases() []indexCase {
 			return squareSum(y)
 		}
 	}
+	avg := func(p ops.PoolParams) func(*gorgonia.ExprGraph, *gorgonia.Node, gt.Dtype) (*gorgonia.Node, error) {
+		return func(_ *gorgonia.ExprGraph, w *gorgonia.Node, _ gt.Dtype) (*gorgonia.Node, error) {
+			y, err := ops.AvgPool2d(w, p)
+			if err != nil {
+				return nil, err
+			}
+			if y, err = ops.GELUTanh(y); err != nil {
+				return nil, err
+			}
+			return squareSum(y)
+		}
+	}
+	up := func(scale int) func(*gorgonia.ExprGraph, *gorgonia.Node, gt.Dtype) (*gorgonia.Node, error) {
+		return func(_ *gorgonia.ExprGraph, w *gorgonia.Node, _ gt.Dtype) (*gorgonia.Node, error) {
+			y, err := ops.UpsampleNearest(w, scale)
+			if err != nil {
+				return nil, err
+			}
+			if y, err = ops.GELU(y); err != nil {
+				return nil, err
+			}
+			return squareSum(y)
+		}
+	}
+	// upPool upsamples and then average-pools with windows that straddle
+	// the upsampled blocks, so that both adjoints sum unequal terms.
+	upPool := func(_ *gorgonia.ExprGraph, w *gorgonia.Node, _ gt.Dtype) (*gorgonia.Node, error) {
+		y, err := ops.UpsampleNearest(w, 3)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = ops.GELUTanh(y); err != nil {
+			return nil, err
+		}
+		if y, err = ops.AvgPool2d(y, ops.PoolParams{Kernel: [2]int{4, 4}, Stride: [2]int{2, 3}, Pad: [2]int{1, 2}}); err != nil {
+			return nil, err
+		}
+		return squareSum(y)
+	}
+	avgOps := []string{"AvgPool2d", "AvgPool2dAdjoint"}
+	upOps := []string{"UpsampleNearest", "UpsampleNearestAdjoint"}
 	embed := func(g *gorgonia.ExprGraph, w *gorgonia.Node, dt gt.Dtype) (*gorgonia.Node, error) {
 		ids, err := ops.IDs([]int{3, 0, 3, 6, 1, 3, 6, 2, 0, 5}, gt.Shape{2, 5}, dt)
 		if err != nil {
@@ -86,11 +128,22 @@ func indexCases() []indexCase {
 		{"max-pool 3x2 stride 1x2", []int{1, 3, 5, 8}, true, pool(ops.PoolParams{Kernel: [2]int{3, 2}, Stride: [2]int{1, 2}, Pad: [2]int{1, 0}}),
 			[]string{"MaxPool2d", "MaxPool2dScatter", "MaxPool2dGather"}},
 		{"embedding", []int{7, 3}, false, embed, []string{"Gather", "ScatterAdd"}},
+		{"avg-pool 2x2", []int{2, 3, 6, 6}, false, avg(ops.PoolParams{Kernel: [2]int{2, 2}}), avgOps},
+		{"avg-pool 3x3 stride 2 pad 1", []int{2, 2, 7, 5}, false,
+			avg(ops.PoolParams{Kernel: [2]int{3, 3}, Stride: [2]int{2, 2}, Pad: [2]int{1, 1}}), avgOps},
+		{"avg-pool 3x3 stride 2 pad 1 count pad", []int{2, 2, 7, 5}, false,
+			avg(ops.PoolParams{Kernel: [2]int{3, 3}, Stride: [2]int{2, 2}, Pad: [2]int{1, 1}, CountIncludePad: true}), avgOps},
+		{"avg-pool 3x2 stride 1x3 pad 1x1", []int{1, 3, 5, 8}, false,
+			avg(ops.PoolParams{Kernel: [2]int{3, 2}, Stride: [2]int{1, 3}, Pad: [2]int{1, 1}}), avgOps},
+		{"upsample 2", []int{2, 3, 4, 5}, false, up(2), upOps},
+		{"upsample 3", []int{1, 2, 3, 3}, false, up(3), upOps},
+		{"upsample 3 then avg-pool 4x4 stride 2x3 pad 1x2", []int{2, 2, 3, 4}, false, upPool, append(upOps, avgOps...)},
 	}
 }
 
 // TestIndexOpsRunAsKernels compiles the loss, gradient and Hessian-vector
-// product of graphs built from GELU, max pooling and the embedding and
+// product of graphs built from GELU, max and average pooling, nearest
+// upsampling and the embedding and
 // requires that (1) none of their ops runs through its Do method, (2) the
 // program's steps include every op of the family and (3) every output
 // equals the TapeMachine's (which runs the ops' Do methods) over redrawn
@@ -175,52 +228,105 @@ func TestIndexOpsRunAsKernels(t *testing.T) {
 	}
 }
 
-// TestGELUThirdOrderOnHost differentiates GELU three times: orders 0–2 run
-// as kernels, order 3 (beyond kernels.MaxGELUOrder) through the op's Do
-// method on the CPU, and the program still matches the tape.
-func TestGELUThirdOrderOnHost(t *testing.T) {
-	g := gorgonia.NewGraph()
-	rng := rand.New(rand.NewPCG(13, 14))
-	xd := gt.New(gt.WithShape(3, 4), gt.Of(gt.Float64))
+// geluChain builds GELU (tanh or erf form) of a [3,4] input x and then
+// differentiates n times: d₀ = GELU(x), dₖ = ∇ₓ Σ dₖ₋₁ = GELU⁽ᵏ⁾(x) (each
+// reverse pass through the op adds one derivative order). It returns x
+// and d₀ … dₙ.
+func geluChain(t *testing.T, g *gorgonia.ExprGraph, dt gt.Dtype, tanh bool, n int, rng *rand.Rand) (*gorgonia.Node, gorgonia.Nodes) {
+	t.Helper()
+	xd := gt.New(gt.WithShape(3, 4), gt.Of(dt))
 	randomize(xd, rng, 1.5)
-	x := gorgonia.NewTensor(g, gt.Float64, 2, gorgonia.WithShape(3, 4), gorgonia.WithValue(xd), gorgonia.WithName("x"))
-	y, err := ops.GELUTanh(x)
+	x := gorgonia.NewTensor(g, dt, 2, gorgonia.WithShape(3, 4), gorgonia.WithValue(xd), gorgonia.WithName("x"))
+	f := ops.GELU
+	if tanh {
+		f = ops.GELUTanh
+	}
+	d, err := f(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loss, err := squareSum(y)
-	if err != nil {
-		t.Fatal(err)
+	outs := gorgonia.Nodes{d}
+	for k := 1; k <= n; k++ {
+		s, err := ops.SumAll(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gr, err := autodiff.Grad(s, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = gr[0]
+		outs = append(outs, d)
 	}
-	probe, err := autodiff.NewProbe(g, gorgonia.Nodes{x})
-	if err != nil {
-		t.Fatal(err)
+	return x, outs
+}
+
+// TestGELUHigherOrdersRunAsKernels differentiates GELU kernels.MaxGELUOrder
+// times in both forms and requires that every derivative order runs as a
+// kernel (no op through its Do method, a GELU step of each order), that
+// all outputs equal the TapeMachine's (float64 1e-10, float32 1e-5
+// relative) over redrawn inputs, and that a run allocates nothing.
+func TestGELUHigherOrdersRunAsKernels(t *testing.T) {
+	for _, tanh := range []bool{false, true} {
+		for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
+			t.Run(fmt.Sprintf("tanh=%v/%v", tanh, dt), func(t *testing.T) {
+				g := gorgonia.NewGraph()
+				rng := rand.New(rand.NewPCG(13, 14))
+				x, outs := geluChain(t, g, dt, tanh, kernels.MaxGELUOrder, rng)
+				nat, tp := compileBoth(t, g, outs)
+				if h := nat.HostOps(); len(h) > 0 {
+					t.Errorf("ops run through their Do method: %q", h)
+				}
+				steps, err := nat.Profile(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k := 0; k <= kernels.MaxGELUOrder; k++ {
+					found := false
+					for _, st := range steps {
+						found = found || strings.Contains(st.Step, fmt.Sprintf("order=%d,", k))
+					}
+					if !found {
+						t.Errorf("no step runs GELU of order %d", k)
+					}
+				}
+				for step := 0; step < 3; step++ {
+					if step > 0 {
+						randomize(x.Value().(*gt.Dense), rng, 1.5)
+					}
+					compare(t, fmt.Sprintf("step %d", step), nat, tp, len(outs), tolerance(dt))
+				}
+				if a := testing.AllocsPerRun(5, func() {
+					if err := nat.Run(); err != nil {
+						t.Fatal(err)
+					}
+				}); a != 0 {
+					t.Errorf("%v allocations per run, want 0", a)
+				}
+			})
+		}
 	}
-	randomize(probe[0].Value().(*gt.Dense), rng, 1)
-	hv, err := autodiff.HVP(loss, gorgonia.Nodes{x}, probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ops.SumAll(hv[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	third, err := autodiff.Grad(s, x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outs := gorgonia.Nodes{loss, hv[0], third[0]}
+}
+
+// TestGELUBeyondKernelOrderOnHost differentiates GELU once more than the
+// kernels compute: orders up to kernels.MaxGELUOrder run as kernels, the
+// next one through the op's Do method on the CPU, and the program still
+// matches the tape.
+func TestGELUBeyondKernelOrderOnHost(t *testing.T) {
+	g := gorgonia.NewGraph()
+	rng := rand.New(rand.NewPCG(15, 16))
+	_, outs := geluChain(t, g, gt.Float64, true, kernels.MaxGELUOrder+1, rng)
 	nat, tp := compileBoth(t, g, outs)
 	host := nat.HostOps()
 	if len(host) == 0 {
-		t.Fatal("no op runs on the host: the graph has no third derivative of GELU")
+		t.Fatalf("no op runs on the host: the graph has no GELU of order %d", kernels.MaxGELUOrder+1)
 	}
 	for _, h := range host {
-		if !strings.Contains(h, "order=3") {
+		if !strings.Contains(h, fmt.Sprintf("order=%d,", kernels.MaxGELUOrder+1)) {
 			t.Errorf("op %q runs through its Do method", h)
 		}
 	}
-	compare(t, "third order", nat, tp, len(outs), tolerance(gt.Float64))
+	compare(t, "beyond the kernel order", nat, tp, len(outs), tolerance(gt.Float64))
 	if nat.Backend() == "tape" {
 		t.Errorf("fell back to the tape: %s", nat.Fallback())
 	}
