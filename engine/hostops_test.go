@@ -11,6 +11,7 @@ import (
 	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/autodiff"
+	"github.com/gradlab/gradlab/engine"
 	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/ops"
 )
@@ -330,4 +331,75 @@ func TestGELUBeyondKernelOrderOnHost(t *testing.T) {
 	if nat.Backend() == "tape" {
 		t.Errorf("fell back to the tape: %s", nat.Fallback())
 	}
+}
+
+// TestIndexOpsOnDeviceSet compiles the loss, gradient and HVP of every
+// index case, and the GELU derivative chain, for a set the engine treats
+// as a device (the CPU set behind an interface, as with the CUDA set):
+// with ops that need the host the compile would fail (Backend Native
+// forbids the tape fallback). Outputs must equal the tape's (float64,
+// 1e-10).
+func TestIndexOpsOnDeviceSet(t *testing.T) {
+	set := kernels.NewCPU[float64](kernels.CPUOptions{Workers: 2})
+	defer set.Close()
+	run := func(t *testing.T, g *gorgonia.ExprGraph, outs gorgonia.Nodes, redraw func()) {
+		nat, err := engine.CompileWith(g, engine.Options{Backend: engine.Native, Set64: device{set}}, outs...)
+		if err != nil {
+			t.Fatalf("native compile on a device set: %v", err)
+		}
+		defer nat.Close()
+		tp, err := engine.CompileWith(g, engine.Options{Backend: engine.Tape}, outs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tp.Close()
+		for step := 0; step < 2; step++ {
+			if step > 0 {
+				redraw()
+			}
+			compare(t, fmt.Sprintf("step %d", step), nat, tp, len(outs), tolerance(gt.Float64))
+		}
+	}
+	for _, c := range indexCases() {
+		t.Run(c.name, func(t *testing.T) {
+			g := gorgonia.NewGraph()
+			rng := rand.New(rand.NewPCG(17, 18))
+			wd := gt.New(gt.WithShape(c.shape...), gt.Of(gt.Float64))
+			draw := func() {
+				randomize(wd, rng, 1.5)
+				if c.quantize {
+					d := wd.Float64s()
+					for i := range d {
+						d[i] = math.Round(2*d[i]) / 2
+					}
+				}
+			}
+			draw()
+			w := gorgonia.NewTensor(g, gt.Float64, len(c.shape), gorgonia.WithShape(c.shape...), gorgonia.WithValue(wd), gorgonia.WithName("w"))
+			loss, err := c.loss(g, w, gt.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			probe, err := autodiff.NewProbe(g, gorgonia.Nodes{w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomize(probe[0].Value().(*gt.Dense), rng, 1)
+			gr, err := autodiff.Grad(loss, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hv, err := autodiff.HVP(loss, gorgonia.Nodes{w}, probe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, g, gorgonia.Nodes{loss, gr[0], hv[0]}, draw)
+		})
+	}
+	t.Run("gelu chain", func(t *testing.T) {
+		g := gorgonia.NewGraph()
+		rng := rand.New(rand.NewPCG(19, 20))
+		x, outs := geluChain(t, g, gt.Float64, true, kernels.MaxGELUOrder, rng)
+		run(t, g, outs, func() { randomize(x.Value().(*gt.Dense), rng, 1.5) })
+	})
 }
