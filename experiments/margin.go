@@ -100,13 +100,21 @@ func Margin() *Experiment {
 		{Key: "train.loss_floor", Default: 1e-100, Help: "cap of the normalized step: η·L_s/max(L, floor)"},
 		{Key: "train.log_every", Default: 100, Help: "steps between metric records"},
 		{Key: "phase1.end_fit", Default: 0.05, Help: "the early phase ends when mean yᵢf(xᵢ) first reaches this"},
-		{Key: "control.mode", Default: "repeat", Help: "non-symmetric control: repeat (every y = +1 example appears control.repeat times; the point set, hence γ* and the optimum, is unchanged), drop (remove the mirrors) or perturb (move each mirror by control.noise·N(0, I))"},
+		{Key: "control.mode", Default: "wedge", Help: "non-symmetric control: wedge (unbalanced classes with two wide-angle positives: a stable linear limit, certified sub-optimal by a witness net), repeat (every y = +1 example appears control.repeat times; the point set, hence γ* and the optimum, is unchanged), drop (remove the mirrors) or perturb (move each mirror by control.noise·N(0, I))"},
+		{Key: "control.angle", Default: 70.0, Help: "wedge control: angle in degrees of the two wide positives from the cluster axis u"},
+		{Key: "control.far", Default: 4.0, Help: "wedge control: distance of the negatives from the origin along −u"},
+		{Key: "control.spread", Default: 0.3, Help: "wedge control: jitter of the cluster and of the negatives"},
+		{Key: "witness.starts", Default: 6, Help: "random starts of the direct maximization of the control data's normalized margin"},
+		{Key: "witness.iters", Default: 4000, Help: "ascent steps per witness start"},
 		{Key: "control.repeat", Default: 3, Help: "repeat control: copies of each y = +1 example (at least 2)"},
 		{Key: "control.noise", Default: 0.3, Help: "perturbation of the mirrors in the perturb control"},
 		{Key: "control.probe_points", Default: 10000, Help: "random N(0, I) points on which the control net's decisions are compared with its linear rule"},
 		{Key: "check.min_alignment", Default: 0.99, Help: "verdict: minimum phase-1 alignment"},
 		{Key: "check.min_margin_ratio", Default: 0.95, Help: "verdict: minimum normalized margin / ((1+α)/4·γ*)"},
 		{Key: "check.min_cos_svm", Default: 0.99, Help: "verdict: minimum cosine between β and the SVM direction"},
+		{Key: "check.max_control_over_witness", Default: 0.95, Help: "verdict (wedge control): maximum control normalized margin / witness normalized margin"},
+		{Key: "check.min_control_alignment", Default: 0.99, Help: "verdict (wedge control): minimum final alignment of the control net's neurons with one ±u"},
+		{Key: "check.max_control_growth", Default: 1.0, Help: "verdict (wedge control): maximum growth rate of the smaller family relative to the larger at the end"},
 	}
 	return &Experiment{
 		Name:        "margin",
@@ -184,6 +192,12 @@ func loadMarginData(cfg *config.Config, seed uint64) (sym, ctrl marginData, err 
 			return sym, ctrl, fmt.Errorf("control.repeat %d: want at least 2", k)
 		}
 		ctrl = repeatPositives(sym, k)
+	case "wedge":
+		ctrl, _, err = wedgeData(wedgeConfig{N: n, D: cfg.Int("data.d"), Angle: cfg.Float("control.angle"),
+			Far: cfg.Float("control.far"), Spread: cfg.Float("control.spread"), Seed: seed})
+		if err != nil {
+			return sym, ctrl, err
+		}
 	case "perturb":
 		rng := tensor.NewRNG(seed, 91)
 		sigma := cfg.Float("control.noise")
@@ -198,7 +212,7 @@ func loadMarginData(cfg *config.Config, seed uint64) (sym, ctrl marginData, err 
 			ctrl.X = append(ctrl.X, c)
 		}
 	default:
-		return sym, ctrl, fmt.Errorf("control.mode %q: want repeat, drop or perturb", mode)
+		return sym, ctrl, fmt.Errorf("control.mode %q: want wedge, repeat, drop or perturb", mode)
 	}
 	return sym, ctrl, nil
 }
@@ -626,6 +640,7 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 	results := make([]*marginResult, 2)
 	svms := make([]svmResult, 2)
 	lins := make([]marginLinearity, 2)
+	models := make([]*nn.TwoLayer, 2)
 	for k, r := range runs {
 		svm, err := maxMarginSVM(r.d, 1e-10, 2_000_000)
 		if err != nil {
@@ -644,7 +659,7 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 		if err != nil {
 			return nil, fmt.Errorf("margin: %s run: %w", r.name, err)
 		}
-		results[k] = res
+		results[k], models[k] = res, model
 		lins[k] = measureLinearity(model, r.d, c.SVMDir, cfg.Int("control.probe_points"), env.Seed)
 		env.Logf("%s run: loss %.3g, margin ratio %.4f, cos(β, SVM) %.5f, cos(μ, SVM) %.4f, even/odd %.2g",
 			r.name, res.FinalLoss, res.MarginRatio, res.CosSVM, res.CosMuSVM, res.EvenRel)
@@ -653,6 +668,12 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 			r.name, l.Aligned, l.AgreeData, cfg.Int("control.probe_points"), l.AgreeRandom, l.CosSVM, l.PosShare, res.Phase1Pos, l.GrowthRatio)
 	}
 	s, ct := results[0], results[1]
+	wit := findWitness(ctrl, witnessSearch{Width: tc.Width, Alpha: alpha, Starts: cfg.Int("witness.starts"),
+		Iters: cfg.Int("witness.iters"), Seed: env.Seed})
+	ctrlNet := plainNetOf(models[1])
+	ctrlMargin := ctrlNet.normalizedMargin(ctrl)
+	env.Logf("control: normalized margin %.6g (recomputed from the weights); witness of width %d found by direct maximization: %.6g (best of %d starts: %v); ratio %.4f",
+		ctrlMargin, tc.Width, wit.Margin, len(wit.Starts), wit.Starts, ctrlMargin/wit.Margin)
 	if err := writeMarginMetrics(env.Dir, s, ct); err != nil {
 		return nil, err
 	}
@@ -668,7 +689,6 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 			AtLeast("phase1_alignment", phase1, cfg.Float("check.min_alignment")),
 			AtLeast("margin_ratio", s.MarginRatio, cfg.Float("check.min_margin_ratio")),
 			AtLeast("cos_beta_svm", s.CosSVM, cfg.Float("check.min_cos_svm")),
-			AtMost("control_margin_ratio_minus_symmetric", ct.MarginRatio-s.MarginRatio, 0),
 		},
 		Values: map[string]any{
 			"gamma_star":               svms[0].Gamma,
@@ -710,7 +730,25 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 			"family_growth_ratio":           lins[0].GrowthRatio,
 		},
 	}
+	if cfg.String("control.mode") == "wedge" {
+		out.Checks = append(out.Checks,
+			AtMost("control_margin_over_witness", ctrlMargin/wit.Margin, cfg.Float("check.max_control_over_witness")),
+			AtLeast("control_linear_alignment", lins[1].Aligned, cfg.Float("check.min_control_alignment")),
+			AtMost("control_family_growth_ratio", lins[1].GrowthRatio, cfg.Float("check.max_control_growth")))
+	} else {
+		out.Checks = append(out.Checks, AtMost("control_margin_ratio_minus_symmetric", ct.MarginRatio-s.MarginRatio, 0))
+	}
+	out.Values["control_normalized_margin"] = ctrlMargin
+	out.Values["witness_margin"] = wit.Margin
+	out.Values["witness_start_margins"] = wit.Starts
+	out.Values["control_margin_over_witness"] = ctrlMargin / wit.Margin
 	return out, nil
+}
+
+// plainNetOf copies the weights of a trained network into a plainNet.
+func plainNetOf(m *nn.TwoLayer) plainNet {
+	w, a := m.Weights()
+	return plainNet{W: w, A: a, Alpha: m.Config.Alpha}
 }
 
 func writeMarginMetrics(dir string, s, ct *marginResult) error {
