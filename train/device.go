@@ -1,11 +1,9 @@
 package train
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
@@ -18,7 +16,6 @@ import (
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
 	"github.com/gradlab/gradlab/tensor"
-	"github.com/gradlab/gradlab/train/metrics"
 )
 
 // Device names the kernel sets a Trainer runs its training step on instead
@@ -252,8 +249,8 @@ func newEvalProgramOn(model nn.Model, ds *data.Dataset, batch int, loss objectiv
 	return &EvalProgram{obj: obj, prog: prog, loss: loss}, nil
 }
 
-// runDevice is Run with the training step on t.o.Device.
-func (t *Trainer) runDevice(ctx context.Context) (*Result, error) {
+// deviceStep returns the stepper of t.o.Device for the model's dtype.
+func (t *Trainer) deviceStep() (stepper, error) {
 	ps := t.model.Params().Trainable()
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("train: device: the model has no trainable parameters")
@@ -263,214 +260,51 @@ func (t *Trainer) runDevice(ctx context.Context) (*Result, error) {
 		if t.o.Device.Set32 == nil {
 			return nil, fmt.Errorf("train: device: a float32 model needs Device.Set32")
 		}
-		return runOn(t, ctx, t.o.Device.Set32, engine.Options{Set32: t.o.Device.Set32})
+		return newDeviceStepper(t, t.o.Device.Set32, engine.Options{Set32: t.o.Device.Set32})
 	case gt.Float64:
 		if t.o.Device.Set64 == nil {
 			return nil, fmt.Errorf("train: device: a float64 model needs Device.Set64")
 		}
-		return runOn(t, ctx, t.o.Device.Set64, engine.Options{Set64: t.o.Device.Set64})
+		return newDeviceStepper(t, t.o.Device.Set64, engine.Options{Set64: t.o.Device.Set64})
 	default:
 		return nil, fmt.Errorf("train: device: parameters of dtype %v", dt)
 	}
 }
 
-// runOn is the training loop of Run (same schedule of logs, evaluations,
-// probes and checkpoints, same records) with the step on a kernel set.
-func runOn[T kernels.Float](t *Trainer, ctx context.Context, set kernels.Set[T], evalOpts engine.Options) (res *Result, err error) {
-	start := time.Now()
-	o := t.o
-	n := t.train.Len()
-	stepsPerEpoch := n / o.BatchSize
+// deviceStepper runs the step on a kernel set through a DeviceStep; the
+// parameters and optimizer state come back to the host only when toHost
+// asks. It is made after a checkpoint was restored, so it starts from the
+// restored host values.
+type deviceStepper[T kernels.Float] struct {
+	t        *Trainer
+	ds       *DeviceStep[T]
+	evalOpts engine.Options
+}
 
-	st := state{Seed: o.Seed, BatchSize: o.BatchSize}
-	res = &Result{}
-	if o.Resume {
-		var ok bool
-		if st, ok, err = t.restore(); err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", t.ckptRoot())
-		}
-		res.Resumed = true
-	}
-	// Compiled after the restore: the parameters and the optimizer state
-	// are uploaded from their restored host values.
-	ds, err := NewDeviceStep(t.model, t.opt, t.train, o.BatchSize, o.Loss, o.Flatten, set)
+func newDeviceStepper[T kernels.Float](t *Trainer, set kernels.Set[T], evalOpts engine.Options) (stepper, error) {
+	ds, err := NewDeviceStep(t.model, t.opt, t.train, t.o.BatchSize, t.o.Loss, t.o.Flatten, set)
 	if err != nil {
 		return nil, err
 	}
-	defer ds.Close()
-	// Whatever the outcome, the model and the host optimizer end with the
-	// values on the device.
-	defer func() {
-		if e := errors.Join(ds.SyncParams(), ds.SyncOptimizer(t.opt)); e != nil {
-			err = errors.Join(err, e)
-		}
-	}()
-	var ep *EvalProgram
-	if t.test != nil {
-		if ep, err = newEvalProgramOn(t.model, t.test, min(o.EvalBatch, t.test.Len()), o.Loss, o.Flatten, evalOpts); err != nil {
-			return nil, err
-		}
-		defer ep.Close()
-	}
-	// toHost brings parameters (and with them optimizer state) back for the host.
-	toHost := func(withOpt bool) error {
-		if err := ds.SyncParams(); err != nil {
-			return err
-		}
-		if withOpt {
-			return ds.SyncOptimizer(t.opt)
-		}
-		return nil
-	}
-
-	var mw *metrics.Writer
-	if o.Dir != "" {
-		if o.Resume {
-			mw, err = metrics.Resume(o.Dir, st.Step)
-		} else {
-			mw, err = metrics.Create(o.Dir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err := mw.WriteSummary(); err != nil && o.Progress != nil {
-				fmt.Fprintf(o.Progress, "warning: summary.csv: %v\n", err)
-			}
-			mw.Close()
-		}()
-	}
-	rep := newReporter(o.Progress, o.Bar, o.Epochs*stepsPerEpoch, st.Step)
-	defer rep.finish()
-
-	record := func(rec metrics.Record) error {
-		if mw == nil {
-			return nil
-		}
-		return mw.Write(rec)
-	}
-	evaluate := func(rec map[string]float64) error {
-		if ep == nil {
-			return nil
-		}
-		if err := toHost(false); err != nil {
-			return err
-		}
-		e, err := ep.Run(t.test, 0)
-		if err != nil {
-			return err
-		}
-		res.Test = e
-		rec["test_loss"] = e.Loss
-		if !math.IsNaN(e.Accuracy) {
-			rec["test_acc"] = e.Accuracy
-		}
-		return nil
-	}
-
-	idx := make([]int, o.BatchSize)
-	for ; st.Epoch < o.Epochs; st.Epoch, st.Pos, st.EpochLoss, st.EpochSteps = st.Epoch+1, 0, 0, 0 {
-		perm := data.Permutation(n, o.Seed, uint64(st.Epoch))
-		for ; st.Pos < stepsPerEpoch; st.Pos++ {
-			if ctx.Err() != nil {
-				if err := toHost(true); err != nil {
-					return res, errors.Join(ErrInterrupted, err)
-				}
-				if err := t.save(st); err != nil {
-					return res, errors.Join(ErrInterrupted, err)
-				}
-				res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
-				return res, fmt.Errorf("%w at step %d (epoch %d); checkpoint saved in %s", ErrInterrupted, st.Step, st.Epoch, t.ckptRoot())
-			}
-			copy(idx, perm[st.Pos*o.BatchSize:(st.Pos+1)*o.BatchSize])
-			if o.LR != nil {
-				t.opt.SetLR(o.LR(st.Step))
-			}
-			loss, finite, err := ds.Run(t.train, idx)
-			if err != nil {
-				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite {
-				_ = record(metrics.Record{Step: st.Step, Epoch: st.Epoch, Loss: loss})
-				res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
-				return res, fmt.Errorf("%w: loss %v at step %d (epoch %d, lr %g); metrics up to here are kept", ErrDiverged, loss, st.Step, st.Epoch, t.opt.LR())
-			}
-			if err := ds.Update(t.opt.LR()); err != nil {
-				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
-			}
-			st.Step++
-			st.EpochLoss += loss
-			st.EpochSteps++
-			st.LogSum += loss
-			st.LogCount++
-			rep.step(st.Step, loss)
-
-			endOfEpoch := st.Pos+1 == stepsPerEpoch
-			doEval := (o.EvalEvery > 0 && st.Step%o.EvalEvery == 0) || (o.EvalEvery == 0 && endOfEpoch)
-			doLog := st.Step%o.LogEvery == 0 || doEval || endOfEpoch
-			var probeVals map[string]float64
-			for _, p := range o.Probes {
-				if p.Every() > 0 && st.Step%p.Every() == 0 {
-					if err := toHost(false); err != nil {
-						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
-					}
-					v, err := p.Measure(st.Step)
-					if err != nil {
-						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
-					}
-					if len(v) == 0 {
-						continue
-					}
-					if probeVals == nil {
-						probeVals = map[string]float64{}
-					}
-					for k, x := range v {
-						probeVals[k] = x
-					}
-					doLog = true
-				}
-			}
-			if doLog {
-				rec := map[string]float64{"lr": t.opt.LR(), "epoch_progress": float64(st.Epoch) + float64(st.Pos+1)/float64(stepsPerEpoch)}
-				loss := st.LogSum / float64(st.LogCount)
-				st.LogSum, st.LogCount = 0, 0
-				for k, v := range probeVals {
-					rec[k] = v
-				}
-				if doEval {
-					if err := evaluate(rec); err != nil {
-						return res, fmt.Errorf("train: evaluation at step %d: %w", st.Step, err)
-					}
-				}
-				if err := record(metrics.Record{Step: st.Step, Epoch: st.Epoch, Loss: loss, Values: rec}); err != nil {
-					return res, err
-				}
-				if doEval && !o.Bar && o.Progress != nil {
-					fmt.Fprintf(o.Progress, "step %d epoch %.2f loss %.4f test_loss %.4f test_acc %.4f\n", st.Step, rec["epoch_progress"], loss, rec["test_loss"], rec["test_acc"])
-				}
-			}
-			doCkpt := (o.CheckpointEvery > 0 && st.Step%o.CheckpointEvery == 0) || (o.CheckpointEvery == 0 && endOfEpoch)
-			if doCkpt && o.Dir != "" {
-				next := st
-				next.Pos++
-				if endOfEpoch {
-					next.Epoch, next.Pos, next.EpochLoss, next.EpochSteps = st.Epoch+1, 0, 0, 0
-				}
-				if err := toHost(true); err != nil {
-					return res, err
-				}
-				if err := t.save(next); err != nil {
-					return res, err
-				}
-			}
-		}
-		if st.EpochSteps > 0 {
-			res.TrainLoss = st.EpochLoss / float64(st.EpochSteps)
-		}
-	}
-	res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
-	return res, nil
+	return &deviceStepper[T]{t: t, ds: ds, evalOpts: evalOpts}, nil
 }
+
+func (d *deviceStepper[T]) grad(idx []int) (float64, bool, error) { return d.ds.Run(d.t.train, idx) }
+
+func (d *deviceStepper[T]) update(float64) error { return d.ds.Update(d.t.opt.LR()) }
+
+func (d *deviceStepper[T]) toHost(opt bool) error {
+	if err := d.ds.SyncParams(); err != nil {
+		return err
+	}
+	if opt {
+		return d.ds.SyncOptimizer(d.t.opt)
+	}
+	return nil
+}
+
+func (d *deviceStepper[T]) newEval(batch int) (*EvalProgram, error) {
+	return newEvalProgramOn(d.t.model, d.t.test, batch, d.t.o.Loss, d.t.o.Flatten, d.evalOpts)
+}
+
+func (d *deviceStepper[T]) close() error { return d.ds.Close() }

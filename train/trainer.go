@@ -17,6 +17,7 @@ import (
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/tensor"
 	"github.com/gradlab/gradlab/train/checkpoint"
 	"github.com/gradlab/gradlab/train/metrics"
 )
@@ -213,27 +214,83 @@ func copyDense(dst, src *gt.Dense) {
 // (ErrInterrupted, after a checkpoint) or the run diverges (ErrDiverged).
 func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	if t.o.Device != nil {
-		return t.runDevice(ctx)
+		return t.loop(ctx, t.deviceStep)
 	}
+	return t.loop(ctx, t.hostStepper)
+}
+
+// stepper is where the training step runs: on the model's own tensors
+// (hostStepper) or on a device kernel set (deviceStepper).
+type stepper interface {
+	// grad computes the loss and the gradients on examples idx of the
+	// training set and reports whether every gradient is finite.
+	grad(idx []int) (loss float64, finite bool, err error)
+	// update applies the optimizer with the last gradients and folds the
+	// batch statistics into the model's running statistics.
+	update(loss float64) error
+	// toHost makes the model's tensors (and with opt, the host optimizer's
+	// state) current.
+	toHost(opt bool) error
+	// newEval compiles the evaluation program where the step runs.
+	newEval(batch int) (*EvalProgram, error)
+	close() error
+}
+
+// hostStepper runs the step on the model's tensors.
+type hostStepper struct {
+	t      *Trainer
+	gp     *GradProgram
+	params tensor.List
+	grads  tensor.List
+}
+
+func (t *Trainer) hostStepper() (stepper, error) {
+	gp, err := NewGradProgram(t.model, t.train, t.o.BatchSize, t.o.Loss, t.o.Flatten)
+	if err != nil {
+		return nil, err
+	}
+	return &hostStepper{t: t, gp: gp, params: gp.Params().Values()}, nil
+}
+
+func (h *hostStepper) grad(idx []int) (float64, bool, error) {
+	loss, grads, err := h.gp.Run(h.t.train, idx)
+	if err != nil {
+		return loss, false, err
+	}
+	h.grads = grads
+	return loss, grads.AllFinite(), nil
+}
+
+func (h *hostStepper) update(loss float64) error {
+	if ls, ok := h.t.opt.(optim.LossSetter); ok {
+		ls.SetLoss(loss)
+	}
+	if err := h.t.opt.Step(h.params, h.grads); err != nil {
+		return err
+	}
+	return h.gp.UpdateRunningStats()
+}
+
+func (h *hostStepper) toHost(bool) error { return nil }
+
+func (h *hostStepper) newEval(batch int) (*EvalProgram, error) {
+	return NewEvalProgram(h.t.model, h.t.test, batch, h.t.o.Loss, h.t.o.Flatten)
+}
+
+func (h *hostStepper) close() error { return h.gp.Close() }
+
+// loop is the training loop: the schedule of steps, logs, evaluations,
+// probes and checkpoints, with the step itself done by the stepper that
+// newStep makes (after a checkpoint, if any, was restored into the model
+// and the optimizer).
+func (t *Trainer) loop(ctx context.Context, newStep func() (stepper, error)) (res *Result, err error) {
 	start := time.Now()
 	o := t.o
 	n := t.train.Len()
 	stepsPerEpoch := n / o.BatchSize
-	gp, err := NewGradProgram(t.model, t.train, o.BatchSize, o.Loss, o.Flatten)
-	if err != nil {
-		return nil, err
-	}
-	defer gp.Close()
-	var ep *EvalProgram
-	if t.test != nil {
-		if ep, err = NewEvalProgram(t.model, t.test, min(o.EvalBatch, t.test.Len()), o.Loss, o.Flatten); err != nil {
-			return nil, err
-		}
-		defer ep.Close()
-	}
 
 	st := state{Seed: o.Seed, BatchSize: o.BatchSize}
-	res := &Result{}
+	res = &Result{}
 	if o.Resume {
 		var ok bool
 		if st, ok, err = t.restore(); err != nil {
@@ -243,6 +300,22 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", t.ckptRoot())
 		}
 		res.Resumed = true
+	}
+	s, err := newStep()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Whatever the outcome, the model and the host optimizer end with
+		// the values of the step's memory.
+		err = errors.Join(err, s.toHost(true), s.close())
+	}()
+	var ep *EvalProgram
+	if t.test != nil {
+		if ep, err = s.newEval(min(o.EvalBatch, t.test.Len())); err != nil {
+			return nil, err
+		}
+		defer ep.Close()
 	}
 
 	var mw *metrics.Writer
@@ -275,6 +348,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		if ep == nil {
 			return nil
 		}
+		if err := s.toHost(false); err != nil {
+			return err
+		}
 		e, err := ep.Run(t.test, 0)
 		if err != nil {
 			return err
@@ -287,12 +363,14 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		return nil
 	}
 
-	params := gp.Params().Values()
 	idx := make([]int, o.BatchSize)
 	for ; st.Epoch < o.Epochs; st.Epoch, st.Pos, st.EpochLoss, st.EpochSteps = st.Epoch+1, 0, 0, 0 {
 		perm := data.Permutation(n, o.Seed, uint64(st.Epoch))
 		for ; st.Pos < stepsPerEpoch; st.Pos++ {
 			if ctx.Err() != nil {
+				if err := s.toHost(true); err != nil {
+					return res, errors.Join(ErrInterrupted, err)
+				}
 				if err := t.save(st); err != nil {
 					return res, errors.Join(ErrInterrupted, err)
 				}
@@ -303,22 +381,16 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			if o.LR != nil {
 				t.opt.SetLR(o.LR(st.Step))
 			}
-			loss, grads, err := gp.Run(t.train, idx)
+			loss, finite, err := s.grad(idx)
 			if err != nil {
 				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) || !grads.AllFinite() {
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || !finite {
 				_ = record(metrics.Record{Step: st.Step, Epoch: st.Epoch, Loss: loss})
 				res.Steps, res.Epochs, res.Wall = st.Step, st.Epoch, time.Since(start)
 				return res, fmt.Errorf("%w: loss %v at step %d (epoch %d, lr %g); metrics up to here are kept", ErrDiverged, loss, st.Step, st.Epoch, t.opt.LR())
 			}
-			if ls, ok := t.opt.(optim.LossSetter); ok {
-				ls.SetLoss(loss)
-			}
-			if err := t.opt.Step(params, grads); err != nil {
-				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
-			}
-			if err := gp.UpdateRunningStats(); err != nil {
+			if err := s.update(loss); err != nil {
 				return res, fmt.Errorf("train: step %d: %w", st.Step, err)
 			}
 			st.Step++
@@ -334,6 +406,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 			var probeVals map[string]float64
 			for _, p := range o.Probes {
 				if p.Every() > 0 && st.Step%p.Every() == 0 {
+					if err := s.toHost(false); err != nil {
+						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
+					}
 					v, err := p.Measure(st.Step)
 					if err != nil {
 						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
@@ -370,11 +445,14 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 				}
 			}
 			doCkpt := (o.CheckpointEvery > 0 && st.Step%o.CheckpointEvery == 0) || (o.CheckpointEvery == 0 && endOfEpoch)
-			if doCkpt {
+			if doCkpt && o.Dir != "" {
 				next := st
 				next.Pos++
 				if endOfEpoch {
 					next.Epoch, next.Pos, next.EpochLoss, next.EpochSteps = st.Epoch+1, 0, 0, 0
+				}
+				if err := s.toHost(true); err != nil {
+					return res, err
 				}
 				if err := t.save(next); err != nil {
 					return res, err
