@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // (train.GradProgram.Run) on the MNIST MLP 784-512-512-10 (ReLU,
 // cross-entropy), batch 128, float32. The two are timed alternately, so a
 // machine whose load changes affects both alike; the reported times are
-// medians and hvp/grad is their ratio. benchmarks/peer/hvp_torch.py
+// medians and hvp/grad is their ratio. benchmarks/peer/mlp_torch.py
 // measures the same ratio with PyTorch.
 func BenchmarkHVPOverGrad(b *testing.B) {
 	const batch = 128
