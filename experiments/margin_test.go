@@ -171,9 +171,55 @@ func TestAlignment(t *testing.T) {
 }
 
 // TestMarginEndToEnd runs a tiny configuration through the runner.
+// TestMarginEndToEnd runs the tiny default problem: the symmetric checks
+// and the wedge control's checks (linear, stable, beaten by the witness)
+// must all pass, and the reported ratio must be the quotient of the two
+// reported margins.
 func TestMarginEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	sets := []string{"data.n=8", "data.d=4", "data.push=0.3", "model.width=6", "train.steps=3000", "train.log_every=100"}
+	sets := []string{"data.n=8", "data.d=4", "data.push=0.3", "model.width=6", "train.steps=3000", "train.log_every=100",
+		"witness.starts=3", "witness.iters=1500"}
+	s, err := Run(context.Background(), Margin(), RunOptions{Sets: sets, Out: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"phase1_alignment": true, "margin_ratio": true, "cos_beta_svm": true,
+		"control_margin_over_witness": true, "control_linear_alignment": true, "control_family_growth_ratio": true}
+	for _, c := range s.Checks {
+		if _, ok := want[c.Name]; !ok {
+			t.Errorf("unexpected check %s", c.Name)
+			continue
+		}
+		delete(want, c.Name)
+		if !finite(c.Value) || !c.Pass {
+			t.Errorf("%s = %v fails (%s) on the tiny problem", c.Name, c.Value, c.Want)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("missing checks %v", want)
+	}
+	v := s.Values
+	if v["control_mode"] != "wedge" {
+		t.Errorf("control_mode %v, want wedge by default", v["control_mode"])
+	}
+	cm, ok1 := v["control_normalized_margin"].(float64)
+	wm, ok2 := v["witness_margin"].(float64)
+	r, ok3 := v["control_margin_over_witness"].(float64)
+	if !ok1 || !ok2 || !ok3 || math.Abs(r-cm/wm) > 1e-12 {
+		t.Errorf("control margin %v, witness %v, ratio %v", v["control_normalized_margin"], v["witness_margin"], v["control_margin_over_witness"])
+	}
+	// The control ends as the single family a_k > 0 on the SVM direction:
+	// its margin tends to cos θ/2 (the two wide positives are the support
+	// vectors; see TestWedgeData); after 3,000 steps it is within a few
+	// percent of it, from below.
+	if th := 70 * math.Pi / 180; cm > math.Cos(th)/2+1e-9 || cm < 0.95*math.Cos(th)/2 {
+		t.Errorf("control normalized margin %v, want cos θ/2 = %v", cm, math.Cos(th)/2)
+	}
+}
+
+func TestMarginEndToEndRepeat(t *testing.T) {
+	dir := t.TempDir()
+	sets := []string{"control.mode=repeat", "data.n=8", "data.d=4", "data.push=0.3", "model.width=6", "train.steps=3000", "train.log_every=100"}
 	s, err := Run(context.Background(), Margin(), RunOptions{Sets: sets, Out: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +247,7 @@ func TestMarginEndToEnd(t *testing.T) {
 	// phase (the other family starts about ε^{1/2} smaller in norm).
 	v := s.Values
 	if v["control_mode"] != "repeat" {
-		t.Errorf("control_mode %v, want repeat by default", v["control_mode"])
+		t.Errorf("control_mode %v, want repeat", v["control_mode"])
 	}
 	if g, ok := v["control_gamma_ratio"].(float64); !ok || math.Abs(g-1) > 1e-9 {
 		t.Errorf("control γ*/γ* = %v, want 1", v["control_gamma_ratio"])
@@ -231,7 +277,7 @@ func TestMarginEndToEnd(t *testing.T) {
 }
 
 func TestMarginRepeatRejectsSmallRepeat(t *testing.T) {
-	_, err := Run(context.Background(), Margin(), RunOptions{Sets: []string{"control.repeat=1", "data.n=4", "data.d=2"}, Out: t.TempDir()})
+	_, err := Run(context.Background(), Margin(), RunOptions{Sets: []string{"control.mode=repeat", "control.repeat=1", "data.n=4", "data.d=2"}, Out: t.TempDir()})
 	if err == nil {
 		t.Error("control.repeat=1 accepted")
 	}
@@ -422,5 +468,168 @@ func TestFamilyGrowthRatio(t *testing.T) {
 	m := setTwoLayer(t, w, a, alpha)
 	if got := familyGrowthRatio(w, a, alpha, d, m); math.Abs(got-want) > 1e-6*math.Abs(want) {
 		t.Errorf("growth ratio %v, finite differences %v", got, want)
+	}
+}
+
+// TestWedgeData checks the wedge control's construction: sizes, labels,
+// the wide positives at angle θ on either side of the cluster axis u, the
+// negatives at distance Far along −u, and, without jitter, the SVM: the two
+// wide positives are its only support vectors, so γ* = cos θ along u.
+func TestWedgeData(t *testing.T) {
+	for _, tc := range []wedgeConfig{
+		{N: 5, D: 3, Angle: 70, Far: 4, Spread: 0, Seed: 1},
+		{N: 20, D: 10, Angle: 70, Far: 4, Spread: 0.3, Seed: 2},
+		{N: 30, D: 8, Angle: 60, Far: 5, Spread: 0.3, Seed: 3},
+	} {
+		d, u, err := wedgeData(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nneg := max(2, tc.N/10)
+		if len(d.X) != tc.N+2+nneg || math.Abs(norm(u)-1) > 1e-12 {
+			t.Fatalf("%+v: %d points, ‖u‖ = %v", tc, len(d.X), norm(u))
+		}
+		th := tc.Angle * math.Pi / 180
+		for i, x := range d.X {
+			wantY := 1.0
+			if i >= tc.N+2 {
+				wantY = -1
+			}
+			if d.Y[i] != wantY || len(x) != tc.D {
+				t.Errorf("%+v: point %d has label %v and %d coordinates", tc, i, d.Y[i], len(x))
+			}
+			switch {
+			case i < tc.N: // cluster: within Spread·(a few) of u
+				if dist := math.Sqrt(dot(x, x) - 2*dot(x, u) + 1); dist > 5*tc.Spread+1e-12 {
+					t.Errorf("%+v: cluster point %d at distance %v from u", tc, i, dist)
+				}
+			case i < tc.N+2:
+				if math.Abs(norm(x)-1) > 1e-12 || math.Abs(dot(x, u)-math.Cos(th)) > 1e-12 {
+					t.Errorf("%+v: wide point %d: norm %v, uᵀx %v, want 1 and cos θ", tc, i, norm(x), dot(x, u))
+				}
+			default:
+				if math.Abs(dot(x, u)+tc.Far) > 5*tc.Spread+1e-12 {
+					t.Errorf("%+v: negative %d: uᵀx = %v, want about −%v", tc, i, dot(x, u), tc.Far)
+				}
+			}
+		}
+		// The wide pair is mirror-symmetric about u.
+		p, q := d.X[tc.N], d.X[tc.N+1]
+		if math.Abs(cosine(p, q)-math.Cos(2*th)) > 1e-12 {
+			t.Errorf("%+v: cos between the wide points %v, want cos 2θ", tc, cosine(p, q))
+		}
+		if tc.Spread == 0 {
+			svm, err := maxMarginSVM(d, 1e-11, 1_000_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(svm.Gamma-math.Cos(th)) > 1e-9 || cosine(svm.W, u) < 1-1e-12 {
+				t.Errorf("%+v: γ* = %v, cos(w, u) = %v; want cos θ = %v and 1", tc, svm.Gamma, cosine(svm.W, u), math.Cos(th))
+			}
+		}
+	}
+	if _, _, err := wedgeData(wedgeConfig{N: 5, D: 3, Angle: 95, Far: 4}); err == nil {
+		t.Error("angle 95° accepted")
+	}
+}
+
+// wedgeWitness is the hand-made witness for the wedge without jitter: two
+// neurons with a_k = 1, w_k = cos β·u ± sin β·v, v the in-plane direction
+// of the wide positives. Its normalized margin is
+// min{(cos(θ−β) + α·cos(θ+β))/4, cos β/2, α·Far·cos β/2} (wide points,
+// cluster, negatives; ‖θ‖² = 4) when θ + β > 90°.
+func wedgeWitness(d marginData, n int, u []float64, beta, alpha float64) plainNet {
+	p := d.X[n] // cos θ·u + sin θ·v
+	v := make([]float64, len(u))
+	for j := range v {
+		v[j] = p[j] - dot(p, u)*u[j]
+	}
+	scale(v, 1/norm(v))
+	net := plainNet{Alpha: alpha, A: []float64{1, 1}}
+	for _, s := range []float64{1, -1} {
+		w := make([]float64, len(u))
+		for j := range w {
+			w[j] = math.Cos(beta)*u[j] + s*math.Sin(beta)*v[j]
+		}
+		net.W = append(net.W, w)
+	}
+	return net
+}
+
+// TestWitnessMarginExact checks plainNet's normalized margin against
+// nn.TwoLayer's forward pass on random nets, and against the closed forms
+// on the wedge without jitter: the control's limit (one family on u) has
+// cos θ/2, the two-neuron witness the minimum above.
+func TestWitnessMarginExact(t *testing.T) {
+	const alpha = 0.2
+	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := tensor.NewRNG(9, 9)
+	for trial := 0; trial < 5; trial++ {
+		net := plainNet{Alpha: alpha}
+		for k := 0; k < 3; k++ {
+			w := []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+			net.W, net.A = append(net.W, w), append(net.A, rng.NormFloat64())
+		}
+		ref := setTwoLayer(t, net.W, net.A, alpha)
+		want := math.Inf(1)
+		var nsq float64
+		for k, w := range net.W {
+			nsq += dot(w, w) + net.A[k]*net.A[k]
+		}
+		for i, x := range d.X {
+			want = math.Min(want, d.Y[i]*ref.Eval(x)/nsq)
+		}
+		if got := net.normalizedMargin(d); math.Abs(got-want) > 1e-14*math.Max(1, math.Abs(want)) {
+			t.Errorf("random net %d: margin %v, nn.TwoLayer gives %v", trial, got, want)
+		}
+	}
+	th := 70 * math.Pi / 180
+	// One family on u, balanced (a = ‖w‖ = 1, ‖θ‖² = 2): margin cos θ/2.
+	lin := plainNet{Alpha: alpha, W: [][]float64{append([]float64(nil), u...)}, A: []float64{1}}
+	if got := lin.normalizedMargin(d); math.Abs(got-math.Cos(th)/2) > 1e-14 {
+		t.Errorf("linear single family: margin %v, want cos θ/2 = %v", got, math.Cos(th)/2)
+	}
+	for _, deg := range []float64{40, 55, 60} {
+		beta := deg * math.Pi / 180
+		want := math.Min((math.Cos(th-beta)+alpha*math.Cos(th+beta))/4, math.Min(math.Cos(beta)/2, alpha*4*math.Cos(beta)/2))
+		if got := wedgeWitness(d, 6, u, beta, alpha).normalizedMargin(d); math.Abs(got-want) > 1e-14 {
+			t.Errorf("witness β = %v°: margin %v, want %v", deg, got, want)
+		}
+	}
+	// β = 55° beats the linear limit by about 24%.
+	if w := wedgeWitness(d, 6, u, 55*math.Pi/180, alpha).normalizedMargin(d); w < 1.2*math.Cos(th)/2 {
+		t.Errorf("witness margin %v, linear %v", w, math.Cos(th)/2)
+	}
+}
+
+// TestFindWitness checks the direct search on the wedge without jitter: it
+// must reach the hand-made witness's margin (to 1%), clearly above the
+// linear limit's cos θ/2, and the margin it reports must be that of the
+// net it returns, recomputed with nn.TwoLayer.
+func TestFindWitness(t *testing.T) {
+	const alpha = 0.2
+	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand := wedgeWitness(d, 6, u, 55*math.Pi/180, alpha).normalizedMargin(d)
+	res := findWitness(d, witnessSearch{Width: 8, Alpha: alpha, Starts: 6, Iters: 4000, Seed: 1})
+	if len(res.Starts) != 6 || res.Margin < 0.99*hand {
+		t.Errorf("search: best %v over starts %v; hand-made witness %v", res.Margin, res.Starts, hand)
+	}
+	ref := setTwoLayer(t, res.Net.W, res.Net.A, alpha)
+	var nsq float64
+	for k, w := range res.Net.W {
+		nsq += dot(w, w) + res.Net.A[k]*res.Net.A[k]
+	}
+	m := math.Inf(1)
+	for i, x := range d.X {
+		m = math.Min(m, d.Y[i]*ref.Eval(x)/nsq)
+	}
+	if math.Abs(m-res.Margin) > 1e-13 {
+		t.Errorf("reported margin %v, recomputed %v", res.Margin, m)
 	}
 }
