@@ -110,6 +110,17 @@ func (j *unaryJob[T]) run(lo, hi int) {
 	}
 }
 
+// GELUDeriv returns the derivative of order k ≥ 0 of GELU at x: of x·Φ(x) (Φ the standard normal distribution function), or
+// with tanhForm of ½x(1 + tanh(√(2/π)(x + 0.044715x³))). The GELU and
+// GELUTanh unary kernels compute the same values for k ≤ MaxGELUOrder;
+// package ops uses it for its ops' own Do methods, at any order.
+func GELUDeriv(x float64, k int, tanhForm bool) float64 {
+	if tanhForm {
+		return geluTanh(x, k)
+	}
+	return geluErf(x, k)
+}
+
 // geluErf is the derivative of order k ≤ MaxGELUOrder of x·Φ(x): Φ + x·φ
 // for k = 1 and, from Leibniz's rule with Φ⁽ᵐ⁾ = φ⁽ᵐ⁻¹⁾ = (−1)ᵐ⁻¹·Heₘ₋₁·φ
 // (Heₙ the probabilists' Hermite polynomials), (−1)ᵏ·φ·(k·Heₖ₋₂ − x·Heₖ₋₁)
@@ -166,7 +177,11 @@ func geluTanh(x float64, k int) float64 {
 // relative accuracy where tanh saturates.
 func geluTanhSeries(x float64, k int) float64 {
 	const a, c = 0.044715, 0.7978845608028654
-	var tc, sc [MaxGELUOrder + 1]float64
+	var tcArr, scArr [MaxGELUOrder + 1]float64
+	tc, sc := tcArr[:], scArr[:]
+	if k > MaxGELUOrder { // GELUDeriv beyond the kernels' orders
+		tc, sc = make([]float64, k+1), make([]float64, k+1)
+	}
 	u := [4]float64{c * (x + a*x*x*x), c * (1 + 3*a*x*x), 3 * c * a * x, c * a}
 	e := math.Exp(-2 * math.Abs(u[0]))
 	tc[0] = (1 - e) / (1 + e)
