@@ -697,6 +697,10 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 		Iters: cfg.Int("witness.iters"), Seed: env.Seed})
 	ctrlNet := plainNetOf(models[1])
 	ctrlMargin := ctrlNet.normalizedMargin(ctrl)
+	symMinor, symMajor := rateCertificate(plainNetOf(models[0]), sym, env.Seed)
+	ctMinor, ctMajor := rateCertificate(ctrlNet, ctrl, env.Seed)
+	env.Logf("best neuron growth over all directions relative to the larger family: symmetric run %.4g (smaller family's sign), %.4g (larger family's sign); control %.4g, %.4g",
+		symMinor, symMajor, ctMinor, ctMajor)
 	env.Logf("control: normalized margin %.6g (recomputed from the weights); witness of width %d found by direct maximization: %.6g (best of %d starts: %v); ratio %.4f",
 		ctrlMargin, tc.Width, wit.Margin, len(wit.Starts), wit.Starts, ctrlMargin/wit.Margin)
 	if err := writeMarginMetrics(env.Dir, s, ct); err != nil {
@@ -759,10 +763,15 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 		out.Checks = append(out.Checks,
 			AtMost("control_margin_over_witness", ctrlMargin/wit.Margin, cfg.Float("check.max_control_over_witness")),
 			AtLeast("control_linear_alignment", lins[1].Aligned, cfg.Float("check.min_control_alignment")),
-			AtMost("control_family_growth_ratio", lins[1].GrowthRatio, cfg.Float("check.max_control_growth")))
+			AtMost("control_family_growth_ratio", lins[1].GrowthRatio, cfg.Float("check.max_control_growth")),
+			AtMost("control_minority_best_growth", ctMinor, cfg.Float("check.max_control_growth")))
 	} else {
 		out.Checks = append(out.Checks, AtMost("control_margin_ratio_minus_symmetric", ct.MarginRatio-s.MarginRatio, 0))
 	}
+	out.Values["minority_best_growth"] = symMinor
+	out.Values["majority_best_growth"] = symMajor
+	out.Values["control_minority_best_growth"] = ctMinor
+	out.Values["control_majority_best_growth"] = ctMajor
 	out.Values["control_normalized_margin"] = ctrlMargin
 	out.Values["witness_margin"] = wit.Margin
 	out.Values["witness_start_margins"] = wit.Starts

@@ -184,7 +184,8 @@ func TestMarginEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"phase1_alignment": true, "margin_ratio": true, "cos_beta_svm": true,
-		"control_margin_over_witness": true, "control_linear_alignment": true, "control_family_growth_ratio": true}
+		"control_margin_over_witness": true, "control_linear_alignment": true, "control_family_growth_ratio": true,
+		"control_minority_best_growth": true}
 	for _, c := range s.Checks {
 		if _, ok := want[c.Name]; !ok {
 			t.Errorf("unexpected check %s", c.Name)
@@ -631,5 +632,72 @@ func TestFindWitness(t *testing.T) {
 	}
 	if math.Abs(m-res.Margin) > 1e-13 {
 		t.Errorf("reported margin %v, recomputed %v", res.Margin, m)
+	}
+}
+
+// TestRateCertificate checks the growth-rate comparison against closed
+// forms. On the wedge without jitter, a net of one big family on u (plus a
+// tiny neuron of the other sign) puts all loss weight on the two wide
+// points, so the smaller family's best rate is α times the family's (at
+// w = −u) and the larger sign's best rate is the maximum over the plane of
+// the wide points of ½(φ(wᵀp₊) + φ(wᵀp₋)), found here by an angle scan,
+// divided by cos θ. On symmetric data with one support pair, a large odd
+// linear net along the SVM direction is at the global maximum, and both
+// ratios are 1.
+func TestRateCertificate(t *testing.T) {
+	const alpha = 0.2
+	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const big = 40.0 // large scale: the loss weights concentrate on the smallest margins
+	net := plainNet{Alpha: alpha, W: [][]float64{scaled(u, big), scaled(u, big/2), {1e-6, 0, 0, 0}}, A: []float64{big, big / 2, -1e-6}}
+	minor, major := rateCertificate(net, d, 1)
+	th := 70 * math.Pi / 180
+	if math.Abs(minor-alpha) > 1e-9 {
+		t.Errorf("wedge: smaller family's best rate ratio %v, want α = %v", minor, alpha)
+	}
+	p, q := d.X[6], d.X[7]
+	e2 := make([]float64, len(u)) // in-plane unit vector orthogonal to u
+	for j := range e2 {
+		e2[j] = p[j] - math.Cos(th)*u[j]
+	}
+	scale(e2, 1/norm(e2))
+	phi := func(z float64) float64 { return math.Max(z, alpha*z) }
+	var scan float64
+	for k := 0; k < 360000; k++ {
+		a := 2 * math.Pi * float64(k) / 360000
+		w := make([]float64, len(u))
+		for j := range w {
+			w[j] = math.Cos(a)*u[j] + math.Sin(a)*e2[j]
+		}
+		scan = math.Max(scan, (phi(dot(w, p))+phi(dot(w, q)))/2)
+	}
+	if want := scan / math.Cos(th); math.Abs(major-want) > 1e-6 {
+		t.Errorf("wedge: larger sign's best rate ratio %v, want %v", major, want)
+	}
+	if major < 1.2 {
+		t.Errorf("wedge: larger sign's best rate ratio %v, want well above 1", major)
+	}
+
+	// Symmetric data whose SVM has one support pair, ±(1, 0): the loss
+	// weights of a large linear net along the SVM direction are then the
+	// SVM's dual (½ on each of the pair), whatever the scale.
+	var sym marginData
+	for _, x := range [][]float64{{1, 0}, {2, 1}, {1.5, -2}} {
+		sym.X, sym.Y = append(sym.X, x, scaled(x, -1)), append(sym.Y, 1, -1)
+	}
+	svm, err := maxMarginSVM(sym, 1e-12, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(svm.Gamma-1) > 1e-9 || cosine(svm.W, []float64{1, 0}) < 1-1e-12 {
+		t.Fatalf("toy SVM: γ* = %v along %v; want 1 along (1, 0)", svm.Gamma, svm.W)
+	}
+	w := scaled(svm.W, big/norm(svm.W))
+	lin := plainNet{Alpha: alpha, W: [][]float64{w, scaled(w, -1)}, A: []float64{big, -big}}
+	minor, major = rateCertificate(lin, sym, 1)
+	if math.Abs(minor-1) > 1e-9 || math.Abs(major-1) > 1e-9 {
+		t.Errorf("symmetric data, linear max-margin net: rate ratios %v, %v; want 1 and 1", minor, major)
 	}
 }

@@ -247,3 +247,148 @@ func wedgeData(c wedgeConfig) (marginData, []float64, error) {
 	}
 	return out, u, nil
 }
+
+// lossWeights returns the weights σ(−qᵢ) of the examples in the gradient of
+// the logistic loss at net (qᵢ = yᵢf(xᵢ)), divided by their sum: late in
+// training they approximate the KKT multipliers of the margin problem.
+// They are formed relative to the smallest qᵢ, so they stay representable
+// when the loss itself underflows.
+func lossWeights(net plainNet, d marginData) []float64 {
+	q := make([]float64, len(d.X))
+	qmin := math.Inf(1)
+	for i, x := range d.X {
+		q[i] = d.Y[i] * net.eval(x)
+		qmin = math.Min(qmin, q[i])
+	}
+	lam := make([]float64, len(q))
+	var sum float64
+	for i := range q {
+		lam[i] = math.Exp(-(q[i] - qmin)) * (1 + math.Exp(-math.Max(qmin, -700))) / (1 + math.Exp(-math.Max(q[i], -700)))
+		sum += lam[i]
+	}
+	for i := range lam {
+		lam[i] /= sum
+	}
+	return lam
+}
+
+// neuronRate is R_s(w) = s·Σᵢ λᵢyᵢφ(wᵀxᵢ) for a unit w: under gradient
+// flow a neuron of sign s = sign(a_k), balanced (|a_k| = ‖w_k‖) and pointing
+// along w, has d‖θ_k‖²/dt = 2·R_s(w)·‖θ_k‖² times the common factor of the
+// weights λ. Comparing R_s across directions and signs says which neurons
+// would grow fastest.
+func neuronRate(d marginData, lam []float64, s, alpha float64, w []float64) float64 {
+	var r float64
+	for i, x := range d.X {
+		z := dot(w, x)
+		if z < 0 {
+			z *= alpha
+		}
+		r += lam[i] * d.Y[i] * z
+	}
+	return s * r
+}
+
+// bestNeuronRate maximizes R_s(w) over unit w by projected (sub)gradient
+// ascent on the sphere from the given starting directions and from
+// extra random ones; it returns the largest value found and its direction.
+// R_s is piecewise linear, so the result is a lower bound on the maximum,
+// made tight in practice by the many starts.
+func bestNeuronRate(d marginData, lam []float64, s, alpha float64, starts [][]float64, extra int, seed uint64) (float64, []float64) {
+	dim := d.dim()
+	rng := tensor.NewRNG(seed, 95)
+	all := append([][]float64(nil), starts...)
+	for k := 0; k < extra; k++ {
+		w := make([]float64, dim)
+		for j := range w {
+			w[j] = rng.NormFloat64()
+		}
+		all = append(all, w)
+	}
+	best, bestW := math.Inf(-1), []float64(nil)
+	g := make([]float64, dim)
+	for _, w0 := range all {
+		if norm(w0) == 0 {
+			continue
+		}
+		w := append([]float64(nil), w0...)
+		scale(w, 1/norm(w))
+		for it := 0; it < 300; it++ {
+			if r := neuronRate(d, lam, s, alpha, w); r > best {
+				best, bestW = r, append([]float64(nil), w...)
+			}
+			for j := range g {
+				g[j] = 0
+			}
+			for i, x := range d.X {
+				c := s * lam[i] * d.Y[i]
+				if dot(w, x) < 0 {
+					c *= alpha
+				}
+				for j := range g {
+					g[j] += c * x[j]
+				}
+			}
+			gw := dot(g, w)
+			eta := 0.5 * math.Pow(0.01, float64(it)/300)
+			for j := range w {
+				w[j] += eta * (g[j] - gw*w[j]) / math.Max(norm(g), 1e-300)
+			}
+			scale(w, 1/norm(w))
+		}
+	}
+	return best, bestW
+}
+
+// rateCertificate compares, at net, the growth rate of the larger family
+// of neurons (a_k > 0 or a_k < 0, by share of ‖θ‖²) with the best rate any
+// neuron could have: minor is max_w R_s(w) for the sign s of the smaller
+// family, major the same for the larger family's sign, both divided by the
+// larger family's actual rate per unit of ‖θ‖² (see neuronRate). minor ≤ 1
+// says that no neuron of the smaller family, wherever it pointed, could
+// catch up; major > 1 says that a neuron of the larger family's sign placed
+// elsewhere would grow faster than the family, so that the state is not a
+// global maximum of the normalized margin (at a global maximum both are at
+// most 1: the loss weights then certify the margin through the dual of the
+// margin problem over all widths).
+func rateCertificate(net plainNet, d marginData, seed uint64) (minor, major float64) {
+	lam := lossWeights(net, d)
+	var rate, size [2]float64 // 0: a_k > 0, 1: a_k ≤ 0
+	var dirs [2][][]float64
+	for k, w := range net.W {
+		f, s := 0, 1.0
+		if net.A[k] <= 0 {
+			f, s = 1, -1
+		}
+		if n := norm(w); n > 0 {
+			rate[f] += 4 * net.A[k] * n * neuronRate(d, lam, s, net.Alpha, scaled(w, 1/n)) * s
+		}
+		size[f] += dot(w, w) + net.A[k]*net.A[k]
+		dirs[f] = append(dirs[f], w)
+	}
+	big := 0
+	if size[1] > size[0] {
+		big = 1
+	}
+	unit := rate[big] / size[big] / 2
+	var starts [][]float64
+	for _, ds := range dirs {
+		for _, w := range ds {
+			starts = append(starts, w, scaled(w, -1))
+		}
+	}
+	for _, x := range d.X {
+		starts = append(starts, x, scaled(x, -1))
+	}
+	sign := [2]float64{1, -1}
+	bMinor, _ := bestNeuronRate(d, lam, sign[1-big], net.Alpha, starts, 32, seed)
+	bMajor, _ := bestNeuronRate(d, lam, sign[big], net.Alpha, starts, 32, seed+1)
+	return bMinor / unit, bMajor / unit
+}
+
+// scaled returns c·v as a new slice.
+func scaled(v []float64, c float64) []float64 {
+	out := append([]float64(nil), v...)
+	scale(out, c)
+	return out
+}
