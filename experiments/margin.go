@@ -63,7 +63,8 @@ import (
 // there to use it.
 //
 // The witness is found independently of that reasoning (findWitness): a
-// direct maximization of minᵢ yᵢf(xᵢ)/‖θ‖² over nets of width model.width,
+// direct maximization of minᵢ yᵢf(xᵢ)/‖θ‖² over nets of width
+// min(witness.width, model.width),
 // by ascent of a smoothed minimum on the sphere ‖θ‖ = 1 from witness.starts
 // random points; its margin is recomputed exactly in float64 from its
 // weights. The checks: control_margin_over_witness ≤ 0.95 (a certified gap
@@ -136,6 +137,7 @@ func Margin() *Experiment {
 		{Key: "control.angle", Default: 70.0, Help: "wedge control: angle in degrees of the two wide positives from the cluster axis u"},
 		{Key: "control.far", Default: 4.0, Help: "wedge control: distance of the negatives from the origin along −u"},
 		{Key: "control.spread", Default: 0.3, Help: "wedge control: jitter of the cluster and of the negatives"},
+		{Key: "witness.width", Default: 16, Help: "width of the witness nets (capped at model.width)"},
 		{Key: "witness.starts", Default: 6, Help: "random starts of the direct maximization of the control data's normalized margin"},
 		{Key: "witness.iters", Default: 4000, Help: "ascent steps per witness start"},
 		{Key: "control.repeat", Default: 3, Help: "repeat control: copies of each y = +1 example (at least 2)"},
@@ -702,7 +704,11 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 			r.name, l.Aligned, l.AgreeData, cfg.Int("control.probe_points"), l.AgreeRandom, l.CosSVM, l.PosShare, res.Phase1Pos, l.GrowthRatio)
 	}
 	s, ct := results[0], results[1]
-	wit := findWitness(ctrl, witnessSearch{Width: tc.Width, Alpha: alpha, Starts: cfg.Int("witness.starts"),
+	ww := min(cfg.Int("witness.width"), tc.Width)
+	if ww < 1 {
+		return nil, fmt.Errorf("margin: witness.width must be positive")
+	}
+	wit := findWitness(ctrl, witnessSearch{Width: ww, Alpha: alpha, Starts: cfg.Int("witness.starts"),
 		Iters: cfg.Int("witness.iters"), Seed: env.Seed})
 	ctrlNet := plainNetOf(models[1])
 	ctrlMargin := ctrlNet.normalizedMargin(ctrl)
@@ -711,7 +717,7 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 	env.Logf("best neuron growth over all directions relative to the larger family: symmetric run %.4g (smaller family's sign), %.4g (larger family's sign); control %.4g, %.4g",
 		symMinor, symMajor, ctMinor, ctMajor)
 	env.Logf("control: normalized margin %.6g (recomputed from the weights); witness of width %d found by direct maximization: %.6g (best of %d starts: %v); ratio %.4f",
-		ctrlMargin, tc.Width, wit.Margin, len(wit.Starts), wit.Starts, ctrlMargin/wit.Margin)
+		ctrlMargin, ww, wit.Margin, len(wit.Starts), wit.Starts, ctrlMargin/wit.Margin)
 	if err := writeMarginMetrics(env.Dir, s, ct); err != nil {
 		return nil, err
 	}
@@ -783,6 +789,7 @@ func runMargin(ctx context.Context, env *Env) (*Outcome, error) {
 	out.Values["control_majority_best_growth"] = ctMajor
 	out.Values["control_normalized_margin"] = ctrlMargin
 	out.Values["witness_margin"] = wit.Margin
+	out.Values["witness_width"] = ww
 	out.Values["witness_start_margins"] = wit.Starts
 	out.Values["control_margin_over_witness"] = ctrlMargin / wit.Margin
 	return out, nil

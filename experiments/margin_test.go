@@ -211,7 +211,7 @@ func TestMarginEndToEnd(t *testing.T) {
 	}
 	// The control ends as the single family a_k > 0 on the SVM direction:
 	// its margin tends to cos θ/2 (the two wide positives are the support
-	// vectors; see TestWedgeData); after 3,000 steps it is within a few
+	// vectors; see TestMarginWedgeData); after 3,000 steps it is within a few
 	// percent of it, from below.
 	if th := 70 * math.Pi / 180; cm > math.Cos(th)/2+1e-9 || cm < 0.95*math.Cos(th)/2 {
 		t.Errorf("control normalized margin %v, want cos θ/2 = %v", cm, math.Cos(th)/2)
@@ -472,11 +472,11 @@ func TestFamilyGrowthRatio(t *testing.T) {
 	}
 }
 
-// TestWedgeData checks the wedge control's construction: sizes, labels,
+// TestMarginWedgeData checks the wedge control's construction: sizes, labels,
 // the wide positives at angle θ on either side of the cluster axis u, the
 // negatives at distance Far along −u, and, without jitter, the SVM: the two
 // wide positives are its only support vectors, so γ* = cos θ along u.
-func TestWedgeData(t *testing.T) {
+func TestMarginWedgeData(t *testing.T) {
 	for _, tc := range []wedgeConfig{
 		{N: 5, D: 3, Angle: 70, Far: 4, Spread: 0, Seed: 1},
 		{N: 20, D: 10, Angle: 70, Far: 4, Spread: 0.3, Seed: 2},
@@ -557,11 +557,11 @@ func wedgeWitness(d marginData, n int, u []float64, beta, alpha float64) plainNe
 	return net
 }
 
-// TestWitnessMarginExact checks plainNet's normalized margin against
+// TestMarginWitnessExact checks plainNet's normalized margin against
 // nn.TwoLayer's forward pass on random nets, and against the closed forms
 // on the wedge without jitter: the control's limit (one family on u) has
 // cos θ/2, the two-neuron witness the minimum above.
-func TestWitnessMarginExact(t *testing.T) {
+func TestMarginWitnessExact(t *testing.T) {
 	const alpha = 0.2
 	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
 	if err != nil {
@@ -606,11 +606,11 @@ func TestWitnessMarginExact(t *testing.T) {
 	}
 }
 
-// TestFindWitness checks the direct search on the wedge without jitter: it
+// TestMarginFindWitness checks the direct search on the wedge without jitter: it
 // must reach the hand-made witness's margin (to 1%), clearly above the
 // linear limit's cos θ/2, and the margin it reports must be that of the
 // net it returns, recomputed with nn.TwoLayer.
-func TestFindWitness(t *testing.T) {
+func TestMarginFindWitness(t *testing.T) {
 	const alpha = 0.2
 	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
 	if err != nil {
@@ -635,7 +635,7 @@ func TestFindWitness(t *testing.T) {
 	}
 }
 
-// TestRateCertificate checks the growth-rate comparison against closed
+// TestMarginRateCertificate checks the growth-rate comparison against closed
 // forms. On the wedge without jitter, a net of one big family on u (plus a
 // tiny neuron of the other sign) puts all loss weight on the two wide
 // points, so the smaller family's best rate is α times the family's (at
@@ -644,7 +644,7 @@ func TestFindWitness(t *testing.T) {
 // divided by cos θ. On symmetric data with one support pair, a large odd
 // linear net along the SVM direction is at the global maximum, and both
 // ratios are 1.
-func TestRateCertificate(t *testing.T) {
+func TestMarginRateCertificate(t *testing.T) {
 	const alpha = 0.2
 	d, u, err := wedgeData(wedgeConfig{N: 6, D: 4, Angle: 70, Far: 4, Spread: 0, Seed: 5})
 	if err != nil {

@@ -371,13 +371,16 @@ func rateCertificate(net plainNet, d marginData, seed uint64) (minor, major floa
 		big = 1
 	}
 	unit := rate[big] / size[big] / 2
+	// Starting directions: ± up to 16 neurons of each family and ± up to
+	// 32 data points (evenly spaced), besides the random ones; the caps
+	// keep the cost bounded on large data sets.
 	var starts [][]float64
 	for _, ds := range dirs {
-		for _, w := range ds {
+		for _, w := range spaced(ds, 16) {
 			starts = append(starts, w, scaled(w, -1))
 		}
 	}
-	for _, x := range d.X {
+	for _, x := range spaced(d.X, 32) {
 		starts = append(starts, x, scaled(x, -1))
 	}
 	sign := [2]float64{1, -1}
@@ -390,5 +393,17 @@ func rateCertificate(net plainNet, d marginData, seed uint64) (minor, major floa
 func scaled(v []float64, c float64) []float64 {
 	out := append([]float64(nil), v...)
 	scale(out, c)
+	return out
+}
+
+// spaced returns at most k of the vectors, evenly spaced in order.
+func spaced(v [][]float64, k int) [][]float64 {
+	if len(v) <= k {
+		return v
+	}
+	out := make([][]float64, k)
+	for i := range out {
+		out[i] = v[i*len(v)/k]
+	}
 	return out
 }
