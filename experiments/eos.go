@@ -65,6 +65,7 @@ func EOS() *Experiment {
 		{Key: "probe.every", Default: 10, Help: "steps between λ₁ measurements during GD"},
 		{Key: "ngd.probe_every", Default: 20, Help: "steps between λ₁ measurements during normalized GD"},
 		{Key: "probe.lanczos_steps", Default: 20, Help: "Lanczos steps at most per λ₁ measurement (warm-started from the previous eigenvector)"},
+		{Key: "probe.min_lanczos_steps", Default: 6, Help: "Lanczos steps at least per λ₁ measurement (fewer miss a new top eigenvector at the edge of stability; see eos_probe.go)"},
 		{Key: "probe.tol", Default: 1e-4, Help: "a λ₁ measurement stops when the top Ritz value changes by at most this (relative) from one Lanczos step to the next"},
 		{Key: "probe.verify_every", Default: 0, Help: "repeat every k-th λ₁ measurement with a cold-started 100-step Lanczos run from g/‖g‖ and record the difference (0: never)"},
 	}
@@ -538,7 +539,7 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 		return err
 	}
 	probeOpts := func(every int, lr func() float64, seed uint64) eosLambdaOptions {
-		return eosLambdaOptions{every: every, lr: lr, maxSteps: lsteps, tol: cfg.Float("probe.tol"), verifyEvery: cfg.Int("probe.verify_every"), seed: seed}
+		return eosLambdaOptions{every: every, lr: lr, maxSteps: lsteps, minSteps: cfg.Int("probe.min_lanczos_steps"), tol: cfg.Float("probe.tol"), verifyEvery: cfg.Int("probe.verify_every"), seed: seed}
 	}
 	gdProbe, err := newEOSLambdaProbe(hop, probeOpts(every, gd.LR, env.Seed))
 	if err != nil {

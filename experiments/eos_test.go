@@ -94,7 +94,7 @@ func TestEOSTinyRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "eos")
 	s, err := Run(context.Background(), EOS(), RunOptions{Out: dir, Sets: []string{
 		"toy.etas=0.2", "toy.time=1", "data.train_size=64", "model.hidden=8",
-		"gd.steps=30", "ngd.steps=20", "probe.every=5", "ngd.probe_every=5", "probe.lanczos_steps=5", "probe.verify_every=3"}})
+		"gd.steps=30", "ngd.steps=20", "probe.every=5", "ngd.probe_every=5", "probe.lanczos_steps=5", "probe.min_lanczos_steps=3", "probe.verify_every=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestEOSLambdaProbe(t *testing.T) {
 			}
 			q := &eosQuadratic{theta: theta}
 			const eta = 0.15
-			p, err := newEOSLambdaProbe(q, eosLambdaOptions{every: 1, lr: func() float64 { return eta }, maxSteps: 30, tol: 1e-8, verifyEvery: 4, seed: 7})
+			p, err := newEOSLambdaProbe(q, eosLambdaOptions{every: 1, lr: func() float64 { return eta }, minSteps: 3, maxSteps: 30, tol: 1e-8, verifyEvery: 4, seed: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,6 +293,9 @@ func TestEOSLambdaProbe(t *testing.T) {
 				} else if ok && math.Abs(cold-want) > 1e-9*want {
 					t.Errorf("measurement %d: cold reference %.10g, want %.10g", k, cold, want)
 				}
+				if m["lambda_max_iters"] < 3 {
+					t.Errorf("measurement %d: %g Lanczos steps, below the minimum 3", k, m["lambda_max_iters"])
+				}
 				iters = append(iters, m["lambda_max_iters"])
 			}
 			t.Logf("Lanczos steps per measurement: %v", iters)
@@ -322,11 +325,12 @@ func TestEOSLambdaProbeErrors(t *testing.T) {
 	q := &eosQuadratic{a: eosSpectrumMatrix([]float64{1, 2, 3, 4}, 1), theta: []float64{1, 0, 0, 0}}
 	lr := func() float64 { return 0.1 }
 	for _, o := range []eosLambdaOptions{
-		{every: 0, lr: lr, maxSteps: 10},
-		{every: 1, lr: lr, maxSteps: eosMinLanczosSteps - 1},
-		{every: 1, lr: lr, maxSteps: 10, tol: -1},
-		{every: 1, lr: lr, maxSteps: 10, verifyEvery: -1},
-		{every: 1, maxSteps: 10},
+		{every: 0, lr: lr, minSteps: 3, maxSteps: 10},
+		{every: 1, lr: lr, minSteps: eosMinLanczosSteps - 1, maxSteps: 10},
+		{every: 1, lr: lr, minSteps: 6, maxSteps: 5},
+		{every: 1, lr: lr, minSteps: 3, maxSteps: 10, tol: -1},
+		{every: 1, lr: lr, minSteps: 3, maxSteps: 10, verifyEvery: -1},
+		{every: 1, minSteps: 3, maxSteps: 10},
 	} {
 		if _, err := newEOSLambdaProbe(q, o); err == nil {
 			t.Errorf("options %+v accepted", o)
