@@ -444,6 +444,7 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 			u := kernels.ReLU
 			if name == "ReLUSlope" {
 				u = kernels.ReLUSlope
+				p.slope, p.leak = true, leak
 			}
 			p.build = unaryBuilder[T](u, kernels.UnaryArgs{A: leak})
 			return nil

@@ -1,19 +1,27 @@
 package engine
 
 import (
+	"fmt"
+
 	"gorgonia.org/gorgonia"
 
 	"github.com/gradlab/gradlab/kernels"
 )
 
 // fuse folds nodes into their consumers where that saves a pass over
-// memory without changing any result. One rule so far: gorgonia broadcasts
-// by materialising a repetition of size-1 axes (repeatOp) and then applying
-// an elementwise op of equal shapes; when the repetition's only reader is
-// such an op, the op reads the repetition's input through broadcast
-// strides instead, and the repetition disappears (e.g. the bias of every
-// linear layer: A×B + Repeat(b) becomes one broadcast addition). The
-// arithmetic is the same, element for element.
+// memory without changing any result. Two rules:
+//
+//   - gorgonia broadcasts by materialising a repetition of size-1 axes
+//     (repeatOp) and then applying an elementwise op of equal shapes; when
+//     the repetition's only reader is such an op, the op reads the
+//     repetition's input through broadcast strides instead, and the
+//     repetition disappears (e.g. the bias of every linear layer:
+//     A×B + Repeat(b) becomes one broadcast addition);
+//   - the backward of a (leaky) ReLU multiplies the incoming gradient by
+//     ReLUSlope(x); when the slope's only reader is that product, the two
+//     become one ReLUBackward pass over x and the gradient.
+//
+// The arithmetic is the same, element for element.
 func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []*gorgonia.Node) error {
 	readers := make([]int, len(plans))
 	for _, p := range plans {
@@ -25,6 +33,7 @@ func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []
 		readers[index[o.ID()]]++ // an output is read after the run
 	}
 	for _, p := range plans {
+		foldSlope(p, plans, readers)
 		if p.kind != kindNew || !p.binary || len(p.children) != 2 {
 			continue
 		}
@@ -60,4 +69,27 @@ func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []
 		}
 	}
 	return nil
+}
+
+// foldSlope turns p = ReLUSlope(x) ⊙ g (either operand order, equal
+// shapes) into one ReLUBackward step when the slope has no other reader.
+func foldSlope[T kernels.Float](p *nodePlan[T], plans []*nodePlan[T], readers []int) {
+	if p.kind != kindNew || !p.binary || p.binOp != kernels.Mul || len(p.children) != 2 || p.children[0] == p.children[1] {
+		return
+	}
+	for k, c := range p.children {
+		s, g := plans[c], plans[p.children[1-k]]
+		if !s.slope || s.kind != kindNew || readers[c] != 1 || len(s.children) != 1 || s.size != p.size || g.size != p.size {
+			continue
+		}
+		leak := s.leak
+		p.children = []int{s.children[0], p.children[1-k]}
+		p.binary = false
+		p.label = fmt.Sprintf("ReLUBackward{leak=%v}", leak)
+		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+			return func() error { return set.ReLUBackward(out, in[0], in[1], leak) }, nil
+		}
+		s.kind = kindFused
+		return
+	}
 }

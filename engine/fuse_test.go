@@ -16,17 +16,27 @@ import (
 	"github.com/gradlab/gradlab/tensor"
 )
 
-// TestBiasRepeatFolded checks that the bias broadcast of an MLP's linear
-// layers (gorgonia's Repeat followed by an addition) compiles to one
-// broadcast addition, and that the folded program still equals the
+// TestFolds checks that the bias broadcast of an MLP's linear layers
+// (gorgonia's Repeat followed by an addition) compiles to one broadcast
+// addition and the (leaky) ReLU backward (ReLUSlope times the gradient) to
+// one ReLUBackward pass, and that the folded program still equals the
 // TapeMachine (to 1e-12 relative: the GEMMs of the two may sum in another
 // order).
-func TestBiasRepeatFolded(t *testing.T) {
+func TestFolds(t *testing.T) {
+	for _, act := range []string{"relu", "leaky_relu:0.1"} {
+		t.Run(act, func(t *testing.T) { testFolds(t, act) })
+	}
+}
+
+func testFolds(t *testing.T, activation string) {
 	ds, err := data.GaussianMixture(4, 2, 10, 2, 0.5, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	act, _ := nn.ParseActivation("relu")
+	act, err := nn.ParseActivation(activation)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m, err := nn.NewMLP(tensor.NewRNG(3, 1), gt.Float64, []int{2, 8, 8, 4}, act, tensor.HeNormal(1))
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +73,20 @@ func TestBiasRepeatFolded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	backward := 0
 	for _, s := range steps {
 		if strings.Contains(s.Step, "Repeat") {
 			t.Errorf("step %q was not folded into its addition", s.Step)
 		}
+		if strings.Contains(s.Step, "ReLUSlope") {
+			t.Errorf("step %q was not folded into the gradient product", s.Step)
+		}
+		if strings.Contains(s.Step, "(ReLUBackward") {
+			backward++
+		}
+	}
+	if backward != 2 {
+		t.Errorf("%d ReLUBackward steps, want one per hidden layer (2)", backward)
 	}
 	idx := make([]int, 16)
 	for b := range 3 {

@@ -53,6 +53,9 @@ type nodePlan[T kernels.Float] struct {
 	binary bool             // an elementwise binary op planned by binaryPlan
 	binOp  kernels.BinaryOp // its operator
 	repeat bool             // a repetition of size-1 axes (gorgonia's broadcast)
+	slope  bool             // a leaky ReLU's slope (ops.ReLUSlope)
+	leak   float64          // its leak
+	label  string           // the step's op name when a fold replaced the node's op
 }
 
 // external is an input or constant buffer.
@@ -307,7 +310,11 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 			return nil, fmt.Errorf("node %s (%v): %w", p.n.Name(), p.n.Op(), err)
 		}
 		nat.steps = append(nat.steps, s)
-		nat.names = append(nat.names, fmt.Sprintf("%s (%v)", p.n.Name(), p.n.Op()))
+		label := p.label
+		if label == "" {
+			label = p.n.Op().String()
+		}
+		nat.names = append(nat.names, fmt.Sprintf("%s (%s)", p.n.Name(), label))
 		if p.hostDo {
 			nat.hostOps = append(nat.hostOps, p.n.Op().String())
 		}

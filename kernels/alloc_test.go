@@ -48,6 +48,7 @@ func TestCPUKernelsDoNotAllocate(t *testing.T) {
 		check(s.Unary(kernels.Tanh, x, y, kernels.UnaryArgs{}))
 		check(s.Binary(kernels.Add, z, x, y, nil))
 		check(s.Binary(kernels.Mul, z, x, row, &bc))
+		check(s.ReLUBackward(z, x, y, 0.1))
 		check(s.Reduce(kernels.ReduceSum, row, x, 64, 64, 1, 1))
 		check(s.Reduce(kernels.ReduceMax, row, x, 1, 64, 64, 1))
 		check(s.Reduce(kernels.ReduceSum, row, x, 1, 4096, 1, 1))

@@ -53,6 +53,7 @@ type CPU[T Float] struct {
 	// Preallocated job descriptions (a Set is used by one goroutine at a
 	// time), so that handing work to the pool allocates nothing.
 	uj   unaryJob[T]
+	rbj  reluBackJob[T]
 	bj   binaryJob[T]
 	rj   reduceJob[T]
 	dj   dotJob[T]

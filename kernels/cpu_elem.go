@@ -242,6 +242,37 @@ func (s *CPU[T]) Unary(op UnaryOp, dst, src Buffer[T], args UnaryArgs) error {
 	return nil
 }
 
+// reluBackJob is ReLUBackward over an index range.
+type reluBackJob[T Float] struct {
+	dst, x, g []T
+	leak      T
+}
+
+func (j *reluBackJob[T]) run(lo, hi int) {
+	reluMulRange(j.dst[lo:hi], j.x[lo:hi], j.g[lo:hi], j.leak)
+}
+
+// ReLUBackward implements Set.
+func (s *CPU[T]) ReLUBackward(dst, x, g Buffer[T], leak float64) error {
+	xd, err := host[T]("relu backward x", x, x.Len())
+	if err != nil {
+		return err
+	}
+	gd, err := host[T]("relu backward gradient", g, len(xd))
+	if err != nil {
+		return err
+	}
+	dd, err := host[T]("relu backward dst", dst, len(xd))
+	if err != nil {
+		return err
+	}
+	j := &s.rbj
+	*j = reluBackJob[T]{dst: dd, x: xd, g: gd[:len(xd)], leak: T(leak)}
+	s.pool.do(len(xd), j, s.par(len(xd)))
+	j.dst, j.x, j.g = nil, nil, nil
+	return nil
+}
+
 func binScalar[T Float](op BinaryOp, x, y T) T {
 	switch op {
 	case Add:
@@ -464,6 +495,29 @@ func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
 	s.pool.do(rows, j, s.par(n))
 	j.dst, j.a, j.b = nil, nil, nil
 	return nil
+}
+
+// reluMulRange writes g·s into d, s the slope at x as in reluRange.
+func reluMulRange[T Float](d, x, g []T, leak T) {
+	d, g = d[:len(x)], g[:len(x)]
+	switch xs := any(x).(type) {
+	case []float32:
+		ds, gs := any(d).([]float32), any(g).([]float32)
+		one, lk := math.Float32bits(1), math.Float32bits(float32(leak))
+		for i, v := range xs {
+			u := int32(math.Float32bits(v))
+			m := uint32(u>>31 | (u-1)>>31)
+			ds[i] = gs[i] * math.Float32frombits(one&^m|lk&m)
+		}
+	case []float64:
+		ds, gs := any(d).([]float64), any(g).([]float64)
+		one, lk := math.Float64bits(1), math.Float64bits(float64(leak))
+		for i, v := range xs {
+			u := int64(math.Float64bits(v))
+			m := uint64(u>>63 | (u-1)>>63)
+			ds[i] = gs[i] * math.Float64frombits(one&^m|lk&m)
+		}
+	}
 }
 
 // reluRange writes x·s (times, true) or s (the slope) into d, where s is 1

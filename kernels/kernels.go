@@ -338,6 +338,10 @@ type Set[T Float] interface {
 	// describes; a nil bc means a, b and dst have the same length (and dst
 	// may then be a or b).
 	Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error
+	// ReLUBackward writes g ⊙ s into dst, s the slope of the leaky ReLU at
+	// x (1 where x > 0, leak elsewhere): in one pass what ReLUSlope followed
+	// by a multiplication computes, with the same products. dst may be g.
+	ReLUBackward(dst, x, g Buffer[T], leak float64) error
 	// Reduce reduces src, viewed as outer×n×inner, over its middle axis:
 	// dst[o·inner+i] = scale · op_j src[(o·n+j)·inner+i]. Any axis of an N-D
 	// tensor is such a middle axis (outer: product of the dims before it,

@@ -38,6 +38,7 @@ func Run[T kernels.Float](t *testing.T, s kernels.Set[T]) {
 		{"batched-gemm", testBatchedGemm[T]},
 		{"unary", testUnary[T]},
 		{"binary", testBinary[T]},
+		{"relu-backward", testReLUBackward[T]},
 		{"reduce", testReduce[T]},
 		{"expand", testExpand[T]},
 		{"softmax", testSoftmax[T]},
@@ -268,6 +269,32 @@ func testUnary[T kernels.Float](e *env[T]) {
 			e.ok(e.s.Unary(o.op, xb, xb, o.args))
 			e.check(name+" in place", e.down(xb), want, nil)
 			e.free(xb, db)
+		}
+	}
+}
+
+func testReLUBackward[T kernels.Float](e *env[T]) {
+	for _, leak := range []float64{0, 0.2} {
+		for _, n := range []int{1, 37, 70001} {
+			x, g := e.rnd(n, -2, 2), e.rnd(n, -3, 3)
+			for i := 0; i < n; i += 7 {
+				x[i] = 0 // the slope at 0 is leak
+			}
+			want := make([]float64, n)
+			for i := range x {
+				s := leak
+				if x[i] > 0 {
+					s = 1
+				}
+				want[i] = g[i] * s
+			}
+			name := fmt.Sprintf("relu backward leak=%v n=%d", leak, n)
+			xb, gb, db := e.up(x), e.up(g), e.poisoned(n)
+			e.ok(e.s.ReLUBackward(db, xb, gb, leak))
+			e.check(name, e.down(db), want, nil)
+			e.ok(e.s.ReLUBackward(gb, xb, gb, leak)) // in place over g
+			e.check(name+" in place", e.down(gb), want, nil)
+			e.free(xb, gb, db)
 		}
 	}
 }

@@ -676,6 +676,13 @@ __device__ void scatter_add(T* dst, const T* src, const T* ids, i64 n, i64 v, i6
   }
 }
 
+// ---------------------------------------------------------------- relu backward
+
+template <typename T>
+__device__ void relu_backward(T* d, const T* x, const T* g, i64 n, double leak) {
+  GRID_STRIDE(i, n) { d[i] = g[i] * (x[i] > 0 ? (T)1 : (T)leak); }
+}
+
 // ---------------------------------------------------------------- optimizers
 
 template <typename T>
@@ -815,6 +822,9 @@ __device__ void rmsprop(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr
   }                                                                                                        \
   extern "C" __global__ void scatter_add_##S(T* dst, const T* src, const T* ids, i64 n, i64 v, i64 d) {   \
     scatter_add<T>(dst, src, ids, n, v, d);                                                                \
+  }                                                                                                        \
+  extern "C" __global__ void relu_backward_##S(T* d, const T* x, const T* g, i64 n, double leak) {         \
+    relu_backward<T>(d, x, g, n, leak);                                                                    \
   }                                                                                                        \
   extern "C" __global__ void sgd_##S(T* p, const T* g, T* v, i64 n, double lr, double mom, double damp,     \
                                      double wd, double decay, i64 nesterov, i64 first) {                   \

@@ -118,7 +118,7 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 		return nil, fmt.Errorf("cuda: load PTX: %w", err)
 	}
 	for _, k := range []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
-		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop", "maxpool", "maxpool_scatter",
+		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop", "relu_backward", "maxpool", "maxpool_scatter",
 		"maxpool_gather", "avgpool", "avgpool_adjoint", "upsample", "upsample_adjoint", "gather_rows",
 		"scatter_add"} {
 		f, err := s.mod.Function(k + "_" + suffix)
@@ -439,6 +439,32 @@ func (s *Set[T]) Unary(op kernels.UnaryOp, dst, src kernels.Buffer[T], args kern
 	s.f(5, args.B)
 	s.f(6, args.C)
 	return s.launch("unary", 7, int64(x.n))
+}
+
+// ReLUBackward implements kernels.Set.
+func (s *Set[T]) ReLUBackward(dst, x, g kernels.Buffer[T], leak float64) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	xd, err := s.dev("relu backward x", x, 0)
+	if err != nil {
+		return err
+	}
+	gd, err := s.dev("relu backward gradient", g, xd.n)
+	if err != nil {
+		return err
+	}
+	dd, err := s.dev("relu backward dst", dst, xd.n)
+	if err != nil {
+		return err
+	}
+	s.p(0, dd)
+	s.p(1, xd)
+	s.p(2, gd)
+	s.i(3, int64(xd.n))
+	s.f(4, leak)
+	return s.launch("relu_backward", 5, int64(xd.n))
 }
 
 // Binary implements kernels.Set (broadcasts of up to 4 merged axes).
