@@ -555,25 +555,11 @@ func maxPoolBuilder[T kernels.Float](name, s string, nch int, in func(int) []int
 	if n, ok := want[name]; !ok || n != nch {
 		return nil, fmt.Errorf("max-pool op %q with %d inputs", s, nch)
 	}
-	field := func(key string) ([]int, error) {
-		v, ok := opField(s, key)
-		if !ok {
-			return nil, fmt.Errorf("max-pool %q has no %s", s, key)
-		}
-		return parseInts(v)
-	}
-	k, err := field("kernel")
+	f, err := opIntFields(s, "max-pool", "kernel", "stride", "pad")
 	if err != nil {
 		return nil, err
 	}
-	st, err := field("stride")
-	if err != nil {
-		return nil, err
-	}
-	pad, err := field("pad")
-	if err != nil {
-		return nil, err
-	}
+	k, st, pad := f[0], f[1], f[2]
 	x := in(0)
 	if len(x) != 4 || len(k) != 2 || len(st) != 2 || len(pad) != 2 {
 		return nil, fmt.Errorf("max-pool %q of %v: bad geometry", s, x)
@@ -627,25 +613,11 @@ func maxPoolBuilder[T kernels.Float](name, s string, nch int, in func(int) []int
 // stride, pad pairs and the countpad flag; the shape x from the image
 // operand: the input of the forward, the output of the adjoint).
 func avgPoolBuilder[T kernels.Float](adjoint bool, s string, in, out []int) (builder[T], error) {
-	field := func(key string) ([]int, error) {
-		v, ok := opField(s, key)
-		if !ok {
-			return nil, fmt.Errorf("avg-pool %q has no %s", s, key)
-		}
-		return parseInts(v)
-	}
-	k, err := field("kernel")
+	f, err := opIntFields(s, "avg-pool", "kernel", "stride", "pad")
 	if err != nil {
 		return nil, err
 	}
-	st, err := field("stride")
-	if err != nil {
-		return nil, err
-	}
-	pad, err := field("pad")
-	if err != nil {
-		return nil, err
-	}
+	k, st, pad := f[0], f[1], f[2]
 	cp, ok := opField(s, "countpad")
 	if !ok || (cp != "true" && cp != "false") {
 		return nil, fmt.Errorf("avg-pool %q: countpad flag", s)
@@ -802,4 +774,22 @@ func hostDoBuilder[T kernels.Float](op gorgonia.Op, shapes [][]int, size int) bu
 			return nil
 		}, nil
 	}
+}
+
+// opIntFields parses the integer-list fields keys of the op description s
+// (what names the op in errors), e.g. "kernel" and "stride" of a pooling op.
+func opIntFields(s, what string, keys ...string) ([][]int, error) {
+	out := make([][]int, len(keys))
+	for i, key := range keys {
+		v, ok := opField(s, key)
+		if !ok {
+			return nil, fmt.Errorf("%s %q has no %s", what, s, key)
+		}
+		xs, err := parseInts(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %s: %w", what, s, key, err)
+		}
+		out[i] = xs
+	}
+	return out, nil
 }

@@ -11,33 +11,11 @@ import (
 // comes from the op's description: x=[N,C,H,W], w=[O,C,KH,KW], stride, pad
 // and dilation pairs.
 func convBuilder[T kernels.Float](name, s string, a, b, out []int) (builder[T], error) {
-	field := func(key string) ([]int, error) {
-		v, ok := opField(s, key)
-		if !ok {
-			return nil, fmt.Errorf("conv %q has no %s", s, key)
-		}
-		return parseInts(v)
-	}
-	x, err := field("x")
+	f, err := opIntFields(s, "conv", "x", "w", "stride", "pad", "dil")
 	if err != nil {
 		return nil, err
 	}
-	w, err := field("w")
-	if err != nil {
-		return nil, err
-	}
-	st, err := field("stride")
-	if err != nil {
-		return nil, err
-	}
-	pad, err := field("pad")
-	if err != nil {
-		return nil, err
-	}
-	dil, err := field("dil")
-	if err != nil {
-		return nil, err
-	}
+	x, w, st, pad, dil := f[0], f[1], f[2], f[3], f[4]
 	if len(x) != 4 || len(w) != 4 || len(st) != 2 || len(pad) != 2 || len(dil) != 2 || x[1] != w[1] {
 		return nil, fmt.Errorf("conv %q: bad geometry", s)
 	}
