@@ -2,10 +2,14 @@ package experiments
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/gradlab/gradlab/config"
 	"github.com/gradlab/gradlab/data"
+	"github.com/gradlab/gradlab/nn"
+	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
+	"github.com/gradlab/gradlab/train"
 )
 
 // optimParams are the optimizer keys shared by experiments that train with
@@ -21,6 +25,45 @@ func optimParams(name string, lr float64, schedule string) []config.Param {
 		{Key: "optim.weight_decay", Default: 0.0, Help: "weight decay (decoupled for adamw, coupled otherwise)"},
 		{Key: "optim.schedule", Default: schedule, Help: "constant or cosine (decay to 0 over the run)"},
 	}
+}
+
+// trainerParams are the keys of a classifier trained by train.Trainer: its
+// dtype and the training loop's cadence.
+func trainerParams(epochs int) []config.Param {
+	return []config.Param{
+		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
+		{Key: "train.epochs", Default: epochs, Help: "training epochs"},
+		{Key: "train.batch_size", Default: 128, Help: "minibatch size"},
+		{Key: "train.log_every", Default: 50, Help: "steps between metric records"},
+		{Key: "train.eval_every", Default: 0, Help: "steps between test evaluations (0 = every epoch)"},
+		{Key: "train.checkpoint_every", Default: 0, Help: "steps between checkpoints (0 = every epoch)"},
+	}
+}
+
+// newClassifierTrainer builds the optimizer (optim.* keys) and the trainer
+// (trainerParams' keys) of a cross-entropy classifier for env: on env's
+// device when one is given, writing env's run directory. It returns the
+// trainer and its number of steps.
+func newClassifierTrainer(cfg *config.Config, env *Env, model nn.Model, trainSet, testSet *data.Dataset, flatten bool,
+	progress io.Writer, bar bool) (*train.Trainer, int, error) {
+	epochs, batch := cfg.Int("train.epochs"), cfg.Int("train.batch_size")
+	if batch <= 0 || batch > trainSet.Len() {
+		return nil, 0, fmt.Errorf("train.batch_size %d: want 1..%d", batch, trainSet.Len())
+	}
+	total := epochs * (trainSet.Len() / batch)
+	opt, sched, err := newOptimizer(cfg, total)
+	if err != nil {
+		return nil, 0, err
+	}
+	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
+		Device: env.TrainDevice,
+		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy, Flatten: flatten,
+		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
+		CheckpointEvery: cfg.Int("train.checkpoint_every"),
+		Dir:             env.Dir, Resume: env.Resume, LR: sched,
+		Progress: progress, Bar: bar,
+	})
+	return tr, total, err
 }
 
 // newOptimizer builds the optimizer and its learning-rate schedule.

@@ -12,7 +12,6 @@ import (
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/tensor"
-	"github.com/gradlab/gradlab/train"
 )
 
 // MNISTMLP trains a fully connected classifier on the full MNIST training
@@ -23,14 +22,9 @@ func MNISTMLP() *Experiment {
 		{Key: "data.train_size", Default: 0, Help: "use the first N training images (0 = all 60,000)"},
 		{Key: "model.hidden", Default: []int{512, 512}, Help: "hidden layer widths"},
 		{Key: "model.activation", Default: "relu", Help: "relu, tanh, gelu, sigmoid or leaky_relu:<alpha>"},
-		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
-		{Key: "train.epochs", Default: 8, Help: "training epochs"},
-		{Key: "train.batch_size", Default: 128, Help: "minibatch size"},
-		{Key: "train.log_every", Default: 50, Help: "steps between metric records"},
-		{Key: "train.eval_every", Default: 0, Help: "steps between test evaluations (0 = every epoch)"},
-		{Key: "train.checkpoint_every", Default: 0, Help: "steps between checkpoints (0 = every epoch)"},
 		{Key: "check.min_test_acc", Default: 0.98, Help: "verdict: minimum final test accuracy"},
 	}
+	params = append(params, trainerParams(8)...)
 	params = append(params, optimParams("adam", 1e-3, "cosine")...)
 	return &Experiment{
 		Name:        "mnist-mlp",
@@ -94,27 +88,11 @@ func runMNISTMLP(ctx context.Context, env *Env) (*Outcome, error) {
 	}
 	model, trainSet, testSet := setup.Model.(*nn.MLP), setup.Train, setup.Test
 	widths, dt := model.Widths, model.Params()[0].Value.Dtype()
-	epochs, batch := cfg.Int("train.epochs"), cfg.Int("train.batch_size")
-	if batch <= 0 || batch > trainSet.Len() {
-		return nil, fmt.Errorf("train.batch_size %d: want 1..%d", batch, trainSet.Len())
-	}
-	total := epochs * (trainSet.Len() / batch)
-	opt, sched, err := newOptimizer(cfg, total)
+	tr, total, err := newClassifierTrainer(cfg, env, model, trainSet, testSet, true, env.Progress, env.Bar)
 	if err != nil {
 		return nil, err
 	}
 	env.Logf("model: MLP %v (%d parameters, %s), %d steps", widths, model.Params().Count(), dt, total)
-	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
-		Device: env.TrainDevice,
-		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy, Flatten: true,
-		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
-		CheckpointEvery: cfg.Int("train.checkpoint_every"),
-		Dir:             env.Dir, Resume: env.Resume, LR: sched,
-		Progress: env.Progress, Bar: env.Bar,
-	})
-	if err != nil {
-		return nil, err
-	}
 	res, err := tr.Run(ctx)
 	if err != nil {
 		return nil, err

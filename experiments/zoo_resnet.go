@@ -2,15 +2,12 @@ package experiments
 
 import (
 	"context"
-	"fmt"
 	"math"
 
 	"github.com/gradlab/gradlab/config"
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/nn"
-	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/tensor"
-	"github.com/gradlab/gradlab/train"
 )
 
 // ZooResNet trains a batch-norm ResNet on Fashion-MNIST (a ResNet-8 with
@@ -24,13 +21,9 @@ func ZooResNet() *Experiment {
 		{Key: "model.widths", Default: []int{16, 32, 64}, Help: "channels of the ResNet stages"},
 		{Key: "model.blocks", Default: []int{1, 1, 1}, Help: "basic blocks per stage ([1,1,1] = ResNet-8, [3,3,3] = ResNet-20)"},
 		{Key: "model.activation", Default: "relu", Help: "relu, gelu, tanh or leaky_relu:<alpha>"},
-		{Key: "model.dtype", Default: "float32", Help: "float32 or float64"},
-		{Key: "train.epochs", Default: 4, Help: "training epochs"},
-		{Key: "train.batch_size", Default: 128, Help: "minibatch size"},
-		{Key: "train.log_every", Default: 50, Help: "steps between metric records"},
-		{Key: "train.eval_every", Default: 0, Help: "steps between test evaluations (0 = every epoch)"},
 		{Key: "check.min_test_acc", Default: 0.90, Help: "verdict: minimum final test accuracy"},
 	}
+	params = append(params, trainerParams(4)...)
 	params = append(params, optimParams("adam", 2e-3, "cosine")...)
 	return &Experiment{
 		Name:        "zoo-resnet-fmnist",
@@ -69,27 +62,12 @@ func runZooResNet(ctx context.Context, env *Env) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	epochs, batch := cfg.Int("train.epochs"), cfg.Int("train.batch_size")
-	if batch <= 0 || batch > trainSet.Len() {
-		return nil, fmt.Errorf("train.batch_size %d: want 1..%d", batch, trainSet.Len())
-	}
-	total := epochs * (trainSet.Len() / batch)
-	opt, sched, err := newOptimizer(cfg, total)
+	tr, total, err := newClassifierTrainer(cfg, env, model, trainSet, testSet, false, env.Out, false)
 	if err != nil {
 		return nil, err
 	}
 	env.Logf("model: ResNet widths %v blocks %v (%d trainable parameters, %s), %d steps",
 		rc.Widths, rc.Blocks, model.Params().Trainable().Count(), dt, total)
-	tr, err := train.New(model, opt, trainSet, testSet, train.Options{
-		Device: env.TrainDevice,
-		Epochs: epochs, BatchSize: batch, Seed: env.Seed, Loss: objective.CrossEntropy,
-		LogEvery: cfg.Int("train.log_every"), EvalEvery: cfg.Int("train.eval_every"),
-		Dir: env.Dir, Resume: env.Resume, LR: sched,
-		Progress: env.Out, Bar: false,
-	})
-	if err != nil {
-		return nil, err
-	}
 	res, err := tr.Run(ctx)
 	if err != nil {
 		return nil, err
