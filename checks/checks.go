@@ -194,6 +194,15 @@ func Catalogue(seed uint64) []Case {
 		}
 		return ops.SoftmaxCrossEntropy(in[0], gorgonia.NewConstant(oh))
 	}))
+	add(opCase("sigmoid-bce (GAN loss) logits[3 4] targets[3 4]", seed, [][]int{{3, 4}, {3, 4}}, func(_ *gorgonia.ExprGraph, in gorgonia.Nodes) (*gorgonia.Node, error) {
+		return ops.SigmoidBCE(in[0], in[1])
+	}))
+	add(opCase("info-nce τ=0.5 (SimCLR loss) z1[4 3] z2[4 3]", seed, [][]int{{4, 3}, {4, 3}}, func(_ *gorgonia.ExprGraph, in gorgonia.Nodes) (*gorgonia.Node, error) {
+		return nn.InfoNCE(in[0], in[1], 0.5)
+	}))
+	add(opCase("spectral contrastive loss z1[4 3] z2[4 3]", seed, [][]int{{4, 3}, {4, 3}}, func(_ *gorgonia.ExprGraph, in gorgonia.Nodes) (*gorgonia.Node, error) {
+		return nn.SpectralContrastive(in[0], in[1])
+	}))
 	add(opCase("layer-norm x[3 6]", seed, [][]int{{3, 6}, {6}, {6}}, func(_ *gorgonia.ExprGraph, in gorgonia.Nodes) (*gorgonia.Node, error) {
 		return ops.LayerNorm(in[0], in[1], in[2], 1e-5)
 	}))
