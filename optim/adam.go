@@ -75,8 +75,7 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: adam: %w", err)
 	}
 	c := a.cfg
-	h := kernels.AdamHyper{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay,
-		DecoupledWeightDecay: c.DecoupledWeightDecay, AMSGrad: c.AMSGrad, Step: a.step + 1}
+	h := a.hyper()
 	for i, p := range params {
 		var vmax *tensor.Dense
 		if c.AMSGrad {
@@ -88,6 +87,13 @@ func (a *Adam) Step(params, grads []*tensor.Dense) error {
 	}
 	a.step++
 	return nil
+}
+
+// hyper returns the kernel set's hyperparameters of the next step.
+func (a *Adam) hyper() kernels.AdamHyper {
+	c := a.cfg
+	return kernels.AdamHyper{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay,
+		DecoupledWeightDecay: c.DecoupledWeightDecay, AMSGrad: c.AMSGrad, Step: a.step + 1}
 }
 
 // State returns the step count and the moments "m/i", "v/i" (and "vmax/i").

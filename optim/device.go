@@ -201,9 +201,7 @@ func (d *DeviceOptimizer[T]) Step(params, grads []kernels.Buffer[T]) error {
 	}
 	switch {
 	case d.sgd != nil:
-		c := d.sgd.cfg
-		h := kernels.SGDHyper{LR: c.LR, Momentum: c.Momentum, Dampening: c.Dampening, WeightDecay: c.WeightDecay,
-			DecoupledWeightDecay: c.DecoupledWeightDecay, Nesterov: c.Nesterov, First: d.sgd.step == 0}
+		c, h := d.sgd.cfg, d.sgd.hyper()
 		for i := range params {
 			var v kernels.Buffer[T]
 			if c.Momentum != 0 {
@@ -215,9 +213,7 @@ func (d *DeviceOptimizer[T]) Step(params, grads []kernels.Buffer[T]) error {
 		}
 		d.sgd.step++
 	case d.adam != nil:
-		c := d.adam.cfg
-		h := kernels.AdamHyper{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps, WeightDecay: c.WeightDecay,
-			DecoupledWeightDecay: c.DecoupledWeightDecay, AMSGrad: c.AMSGrad, Step: d.adam.step + 1}
+		c, h := d.adam.cfg, d.adam.hyper()
 		for i := range params {
 			var vmax kernels.Buffer[T]
 			if c.AMSGrad {
@@ -230,9 +226,7 @@ func (d *DeviceOptimizer[T]) Step(params, grads []kernels.Buffer[T]) error {
 		d.adam.step++
 	default:
 		r := d.rms
-		c := r.cfg
-		h := kernels.RMSpropHyper{LR: c.LR, Alpha: c.Alpha, Eps: c.Eps, WeightDecay: c.WeightDecay, Momentum: c.Momentum,
-			Centered: r.iAvg >= 0}
+		h := r.hyper()
 		for i := range params {
 			var ga, buf kernels.Buffer[T]
 			if r.iAvg >= 0 {

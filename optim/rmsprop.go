@@ -74,9 +74,7 @@ func (r *RMSprop) Step(params, grads []*tensor.Dense) error {
 	if err := r.st.prepare(params); err != nil {
 		return fmt.Errorf("optim: rmsprop: %w", err)
 	}
-	c := r.cfg
-	h := kernels.RMSpropHyper{LR: c.LR, Alpha: c.Alpha, Eps: c.Eps, WeightDecay: c.WeightDecay, Momentum: c.Momentum,
-		Centered: r.iAvg >= 0}
+	h := r.hyper()
 	for i, p := range params {
 		var ga, buf *tensor.Dense
 		if r.iAvg >= 0 {
@@ -91,6 +89,13 @@ func (r *RMSprop) Step(params, grads []*tensor.Dense) error {
 	}
 	r.step++
 	return nil
+}
+
+// hyper returns the kernel set's hyperparameters of the next step.
+func (r *RMSprop) hyper() kernels.RMSpropHyper {
+	c := r.cfg
+	return kernels.RMSpropHyper{LR: c.LR, Alpha: c.Alpha, Eps: c.Eps, WeightDecay: c.WeightDecay, Momentum: c.Momentum,
+		Centered: r.iAvg >= 0}
 }
 
 // State returns the step count and buffers "square_avg/i" (and "grad_avg/i",

@@ -70,8 +70,7 @@ func (s *SGD) Step(params, grads []*tensor.Dense) error {
 		return fmt.Errorf("optim: sgd: %w", err)
 	}
 	c := s.cfg
-	h := kernels.SGDHyper{LR: c.LR, Momentum: c.Momentum, Dampening: c.Dampening, WeightDecay: c.WeightDecay,
-		DecoupledWeightDecay: c.DecoupledWeightDecay, Nesterov: c.Nesterov, First: s.step == 0}
+	h := s.hyper()
 	for i, p := range params {
 		var buf *tensor.Dense
 		if c.Momentum != 0 {
@@ -83,6 +82,13 @@ func (s *SGD) Step(params, grads []*tensor.Dense) error {
 	}
 	s.step++
 	return nil
+}
+
+// hyper returns the kernel set's hyperparameters of the next step.
+func (s *SGD) hyper() kernels.SGDHyper {
+	c := s.cfg
+	return kernels.SGDHyper{LR: c.LR, Momentum: c.Momentum, Dampening: c.Dampening, WeightDecay: c.WeightDecay,
+		DecoupledWeightDecay: c.DecoupledWeightDecay, Nesterov: c.Nesterov, First: s.step == 0}
 }
 
 // State returns a copy of the step count and momentum buffers ("momentum/i").
