@@ -122,6 +122,7 @@ func Builtin() *Registry {
 		ZooSimCLR(),
 		Margin(),
 		Samuel(),
+		SamuelNet(),
 	)
 	if err != nil {
 		panic(err) // the built-in list is fixed at compile time
