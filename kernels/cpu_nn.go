@@ -330,24 +330,47 @@ func optional[T Float](what string, b Buffer[T], n int, need bool) ([]T, error) 
 	return host[T](what, b, n)
 }
 
+// operand is a state or gradient buffer of an optimizer update: its name
+// in errors, and whether this update uses it.
+type operand[T Float] struct {
+	name string
+	b    Buffer[T]
+	need bool
+}
+
+// optOperands returns the elements of the parameter p (named pname in
+// errors) and of each operand (nil for an unused one), each checked to
+// hold p's length.
+func optOperands[T Float](pname string, p Buffer[T], ops ...operand[T]) ([]T, [4][]T, error) {
+	var out [4][]T
+	pd, err := host[T](pname, p, p.Len())
+	if err != nil {
+		return nil, out, err
+	}
+	for k, o := range ops {
+		if out[k], err = optional[T](o.name, o.b, len(pd), o.need); err != nil {
+			return nil, out, err
+		}
+	}
+	return pd, out, nil
+}
+
+// runOpt runs the prepared update s.opt over its parameter on the pool and
+// drops its references to the caller's memory.
+func (s *CPU[T]) runOpt() {
+	j := &s.opt
+	s.pool.do(len(j.p), j, s.par(len(j.p)))
+	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
+}
+
 // SGD implements Set.
 func (s *CPU[T]) SGD(p, g, v Buffer[T], h SGDHyper) error {
-	pd, err := host[T]("sgd param", p, p.Len())
+	pd, o, err := optOperands("sgd param", p, operand[T]{"sgd grad", g, true}, operand[T]{"sgd momentum", v, h.Momentum != 0})
 	if err != nil {
 		return err
 	}
-	gd, err := host[T]("sgd grad", g, len(pd))
-	if err != nil {
-		return err
-	}
-	vd, err := optional[T]("sgd momentum", v, len(pd), h.Momentum != 0)
-	if err != nil {
-		return err
-	}
-	j := &s.opt
-	*j = optJob[T]{kind: optSGD, p: pd, g: gd, a: vd, sgd: h}
-	s.pool.do(len(pd), j, s.par(len(pd)))
-	j.p, j.g, j.a = nil, nil, nil
+	s.opt = optJob[T]{kind: optSGD, p: pd, g: o[0], a: o[1], sgd: h}
+	s.runOpt()
 	return nil
 }
 
@@ -356,63 +379,30 @@ func (s *CPU[T]) Adam(p, g, m, v, vmax Buffer[T], h AdamHyper) error {
 	if h.Step < 1 {
 		return fmt.Errorf("kernels: adam: step %d, want ≥ 1", h.Step)
 	}
-	pd, err := host[T]("adam param", p, p.Len())
-	if err != nil {
-		return err
-	}
-	gd, err := host[T]("adam grad", g, len(pd))
-	if err != nil {
-		return err
-	}
-	md, err := host[T]("adam first moment", m, len(pd))
-	if err != nil {
-		return err
-	}
-	vd, err := host[T]("adam second moment", v, len(pd))
-	if err != nil {
-		return err
-	}
-	xd, err := optional[T]("adam running maximum", vmax, len(pd), h.AMSGrad)
+	pd, o, err := optOperands("adam param", p, operand[T]{"adam grad", g, true}, operand[T]{"adam first moment", m, true},
+		operand[T]{"adam second moment", v, true}, operand[T]{"adam running maximum", vmax, h.AMSGrad})
 	if err != nil {
 		return err
 	}
 	t := float64(h.Step)
-	j := &s.opt
-	*j = optJob[T]{kind: optAdam, p: pd, g: gd, a: md, b: vd, c: xd, adam: h,
+	s.opt = optJob[T]{kind: optAdam, p: pd, g: o[0], a: o[1], b: o[2], c: o[3], adam: h,
 		stepSize: T(h.LR / (1 - math.Pow(h.Beta1, t))),
 		invBc2s:  T(1 / math.Sqrt(1-math.Pow(h.Beta2, t))),
 		decay:    T(1 - h.LR*h.DecoupledWeightDecay),
 	}
-	s.pool.do(len(pd), j, s.par(len(pd)))
-	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
+	s.runOpt()
 	return nil
 }
 
 // RMSprop implements Set.
 func (s *CPU[T]) RMSprop(p, g, sq, gavg, buf Buffer[T], h RMSpropHyper) error {
-	pd, err := host[T]("rmsprop param", p, p.Len())
+	pd, o, err := optOperands("rmsprop param", p, operand[T]{"rmsprop grad", g, true},
+		operand[T]{"rmsprop square average", sq, true}, operand[T]{"rmsprop gradient average", gavg, h.Centered},
+		operand[T]{"rmsprop momentum", buf, h.Momentum != 0})
 	if err != nil {
 		return err
 	}
-	gd, err := host[T]("rmsprop grad", g, len(pd))
-	if err != nil {
-		return err
-	}
-	sd, err := host[T]("rmsprop square average", sq, len(pd))
-	if err != nil {
-		return err
-	}
-	ad, err := optional[T]("rmsprop gradient average", gavg, len(pd), h.Centered)
-	if err != nil {
-		return err
-	}
-	bd, err := optional[T]("rmsprop momentum", buf, len(pd), h.Momentum != 0)
-	if err != nil {
-		return err
-	}
-	j := &s.opt
-	*j = optJob[T]{kind: optRMSprop, p: pd, g: gd, a: sd, b: ad, c: bd, rms: h}
-	s.pool.do(len(pd), j, s.par(len(pd)))
-	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
+	s.opt = optJob[T]{kind: optRMSprop, p: pd, g: o[0], a: o[1], b: o[2], c: o[3], rms: h}
+	s.runOpt()
 	return nil
 }
