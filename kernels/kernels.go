@@ -431,4 +431,7 @@ type Set[T Float] interface {
 	// vectors basis (modified Gram–Schmidt applied twice, as Lanczos
 	// re-orthogonalisation needs) and returns the norm of the result.
 	Orthogonalize(v Buffer[T], basis []Buffer[T]) (float64, error)
+
+	NormKernels[T]
+	ChainKernels[T]
 }

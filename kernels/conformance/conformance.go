@@ -52,6 +52,8 @@ func Run[T kernels.Float](t *testing.T, s kernels.Set[T]) {
 		{"optimizers", testOptimizers[T]},
 		{"vector", testVector[T]},
 		{"view", testView[T]},
+		{"norm", testNorm[T]},
+		{"chain", testChain[T]},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -842,3 +842,7 @@ __device__ void rmsprop(T* p, const T* g, T* sq, T* ga, T* buf, i64 n, double lr
 
 ENTRIES(float, f32)
 ENTRIES(double, f64)
+
+// Kernels kept in their own files; each defines its _f32 and _f64 entries.
+#include "norm.cuh"
+#include "chain.cuh"

@@ -2,24 +2,20 @@ package cuda
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
 )
 
 // TestPTXIsFresh fails when a committed generated file records a hash that
-// differs from kernels.cu's: the PTX was not regenerated (`make kernels`)
+// differs from the sources' (kernels.cu and its *.cuh files): the PTX was not regenerated (`make kernels`)
 // after the source changed. It runs in every build, with or without the
 // cuda tag.
 func TestPTXIsFresh(t *testing.T) {
-	code, err := os.ReadFile("kernels.cu")
+	want, err := SourceHash(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(code)
-	want := hex.EncodeToString(sum[:])
 	for _, f := range []string{"ptx_generated.go", "ptx/kernels_sm80.ptx", "ptx/kernels_sm90.ptx"} {
 		got, err := recordedHash(f)
 		if err != nil {
@@ -27,7 +23,7 @@ func TestPTXIsFresh(t *testing.T) {
 			continue
 		}
 		if got != want {
-			t.Errorf("%s was generated from a kernels.cu with SHA-256 %s; the source now has %s: run `make kernels`", f, got, want)
+			t.Errorf("%s was generated from CUDA sources with SHA-256 %s; the source now has %s: run `make kernels`", f, got, want)
 		}
 	}
 }

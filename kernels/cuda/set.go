@@ -117,10 +117,12 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("cuda: load PTX: %w", err)
 	}
-	for _, k := range []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
+	names := []string{"fill", "gemm", "unary", "binary", "reduce", "expand", "dot", "axpy", "softmax",
 		"softmax_ce_rows", "im2col", "col2im", "sgd", "adam", "rmsprop", "relu_backward", "maxpool", "maxpool_scatter",
 		"maxpool_gather", "avgpool", "avgpool_adjoint", "upsample", "upsample_adjoint", "gather_rows",
-		"scatter_add"} {
+		"scatter_add"}
+	names = append(append(names, normFunctions...), chainFunctions...)
+	for _, k := range names {
 		f, err := s.mod.Function(k + "_" + suffix)
 		if err != nil {
 			_ = s.Close()

@@ -1,7 +1,7 @@
-// Command gen compiles kernels.cu to PTX for compute_80 and compute_90 with
+// Command gen compiles kernels.cu (with the *.cuh files it includes) to PTX for compute_80 and compute_90 with
 // nvcc and writes the files package cuda embeds: ptx/kernels_sm80.ptx,
 // ptx/kernels_sm90.ptx and ptx_generated.go, each recording the SHA-256 of
-// the .cu source it came from (checked by TestPTXIsFresh).
+// the sources it came from (cuda.SourceHash; checked by TestPTXIsFresh).
 //
 // Usage (from the repository root, as `make kernels` runs it):
 //
@@ -10,13 +10,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/gradlab/gradlab/kernels/cuda"
 )
 
 func main() {
@@ -32,12 +32,10 @@ func main() {
 
 func run(nvcc, ccbin, dir string) error {
 	src := filepath.Join(dir, "kernels.cu")
-	code, err := os.ReadFile(src)
+	hash, err := cuda.SourceHash(dir)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(code)
-	hash := hex.EncodeToString(sum[:])
 	if err := os.MkdirAll(filepath.Join(dir, "ptx"), 0o755); err != nil {
 		return err
 	}
@@ -75,8 +73,8 @@ package cuda
 
 import _ "embed"
 
-// sourceSHA256 is the SHA-256 of the kernels.cu the embedded PTX was
-// compiled from.
+// sourceSHA256 is cuda.SourceHash of the kernels.cu and *.cuh files the
+// embedded PTX was compiled from.
 const sourceSHA256 = %q
 
 // PTX of kernels.cu for compute_80 (Ampere; also JIT-compiled for newer

@@ -1,0 +1,1 @@
+// Fused elementwise chains (included by kernels.cu).

@@ -1,0 +1,1 @@
+// Batch and layer normalization kernels (included by kernels.cu).
