@@ -62,6 +62,7 @@ type CPU[T Float] struct {
 	pj   poolJob[T]
 	aj   avgJob[T]
 	xj   rowsJob[T]
+	nj   normJob[T] // cpu_norm.go
 	part []float64
 }
 
