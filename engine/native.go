@@ -69,6 +69,8 @@ type external[T kernels.Float] struct {
 	// resident: an input kept in the set's memory, uploaded only at
 	// compile time and by Program.Upload.
 	resident bool
+	// bound: an input whose buffer the caller owns (Options.Bind, share.go).
+	bound bool
 }
 
 // native is a graph compiled to kernel calls over preallocated buffers.
@@ -86,8 +88,9 @@ type native[T kernels.Float] struct {
 	hostOps []string            // ops run through their Do method
 	scratch []kernels.Buffer[T] // buffers the steps allocated for themselves
 
-	resident map[int64]*external[T] // resident inputs by node ID
-	keep     []bool                 // outputs Run leaves on the set
+	resident map[int64]*external[T]      // resident inputs by node ID
+	keep     []bool                      // outputs Run leaves on the set
+	bound    map[int64]kernels.Buffer[T] // Options.Bind by node ID (share.go)
 }
 
 // tracking is the set handed to builders: it records their allocations
@@ -192,6 +195,9 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 	}
 
 	nat := &native[T]{set: set, onHost: onHost, resident: make(map[int64]*external[T], len(res.inputs))}
+	if nat.bound, err = boundBuffers[T](res.bind); err != nil {
+		return nil, err
+	}
 
 	// Liveness: the last step that reads each node; outputs live to the end.
 	last := make([]int, len(plans))
@@ -415,6 +421,9 @@ func (nat *native[T]) addExternal(p *nodePlan[T]) error {
 			return fmt.Errorf("input %s: %w", p.n.Name(), err)
 		}
 		data = d
+		if ok, err := nat.addBound(p, e, data); ok || err != nil {
+			return err
+		}
 	} else {
 		data = p.constVal
 	}
@@ -463,7 +472,7 @@ func valueData[T kernels.Float](v gorgonia.Value, size int) ([]T, error) {
 // (except resident ones, which only Program.Upload uploads).
 func (nat *native[T]) refresh() error {
 	for _, e := range nat.exts {
-		if !e.input || (e.resident && !nat.onHost) {
+		if !e.input || e.bound || (e.resident && !nat.onHost) {
 			continue
 		}
 		if err := nat.sync(e); err != nil {
@@ -579,6 +588,9 @@ func (nat *native[T]) close() error {
 	}
 	if !nat.onHost {
 		for _, e := range nat.exts {
+			if e.bound {
+				continue
+			}
 			if err := nat.set.Free(e.buf); err != nil && first == nil {
 				first = err
 			}

@@ -67,6 +67,15 @@ type Options struct {
 	// Program.Download. On the host CPU set they alias the program's
 	// buffers and are always current.
 	DeviceOutputs []*gorgonia.Node
+	// Bind gives resident inputs (each also listed in Resident) buffers of
+	// the program's kernel set that the caller owns (see Bind, Binding):
+	// the program reads them in place instead of allocating and uploading
+	// its own, Run never uploads them, Upload and Download copy between
+	// them and the node's tensor, Buffers returns them, and Close does not
+	// free them. The caller keeps them alive while the program is used
+	// (for buffers of another program: that program open). A program with
+	// bound inputs never falls back to the TapeMachine.
+	Bind []Binding
 }
 
 // runner is one way of executing a compiled graph.
@@ -112,6 +121,9 @@ func CompileWith(g *gorgonia.ExprGraph, o Options, outputs ...*gorgonia.Node) (*
 	if err := p.checkResidency(g, o); err != nil {
 		return nil, err
 	}
+	if err := checkBindings(g, o); err != nil {
+		return nil, err
+	}
 	if o.Backend != Tape {
 		r, name, err := compileFor(g, o, outputs)
 		if err == nil {
@@ -119,7 +131,7 @@ func CompileWith(g *gorgonia.ExprGraph, o Options, outputs ...*gorgonia.Node) (*
 			return p, nil
 		}
 		var u *unsupportedError
-		if o.Backend == Native || !errors.As(err, &u) {
+		if o.Backend == Native || len(o.Bind) > 0 || !errors.As(err, &u) {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 		p.fallback = err.Error()

@@ -13,10 +13,11 @@ import (
 type residency struct {
 	inputs  map[int64]*gorgonia.Node
 	outputs map[int64]bool
+	bind    []Binding // Options.Bind (share.go)
 }
 
 func newResidency(o Options) residency {
-	r := residency{inputs: make(map[int64]*gorgonia.Node, len(o.Resident)), outputs: make(map[int64]bool, len(o.DeviceOutputs))}
+	r := residency{inputs: make(map[int64]*gorgonia.Node, len(o.Resident)), outputs: make(map[int64]bool, len(o.DeviceOutputs)), bind: o.Bind}
 	for _, n := range o.Resident {
 		r.inputs[n.ID()] = n
 	}
