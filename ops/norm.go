@@ -138,8 +138,22 @@ func affine(y, gamma, beta *gorgonia.Node, axes ...int) (*gorgonia.Node, error) 
 
 // LayerNorm normalizes x over its last axis to zero mean and unit (biased)
 // variance, then applies y·gamma + beta with gamma and beta of shape [D]
-// (D the last dimension; either may be nil to skip it).
+// (D the last dimension; either may be nil to skip it). It is one fused op
+// whose gradient ops are differentiable to any order.
 func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, error) {
+	if x.Dims() < 1 {
+		return nil, fmt.Errorf("ops: layer norm of a scalar")
+	}
+	y, err := fusedNorm(normSpec{kind: layerNormKind, shape: x.Shape().Clone(), eps: eps}, x, gamma, beta)
+	if err != nil {
+		return nil, fmt.Errorf("ops: layer norm: %w", err)
+	}
+	return y, nil
+}
+
+// LayerNormComposed is LayerNorm built from reductions and elementwise ops
+// (the reference the fused op is tested against).
+func LayerNormComposed(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, error) {
 	if x.Dims() < 1 {
 		return nil, fmt.Errorf("ops: layer norm of a scalar")
 	}
@@ -153,6 +167,31 @@ func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, erro
 		lead[i] = i
 	}
 	return affine(y, gamma, beta, lead...)
+}
+
+// BatchNormTrain is training-mode batch normalization of x ([N,C] or
+// [N,C,H,W]) over every axis but the channel axis 1, with per-channel
+// gamma and beta of shape [C] (either may be nil), as one fused op. It
+// also returns the batch mean and biased variance per channel, computed by
+// one statistics node that the gradient shares (they are not
+// differentiable: use them for running statistics, not in a loss).
+func BatchNormTrain(x, gamma, beta *gorgonia.Node, eps float64) (y, mean, variance *gorgonia.Node, err error) {
+	s := normSpec{kind: batchNormKind, shape: x.Shape().Clone(), eps: eps}
+	if y, err = fusedNorm(s, x, gamma, beta); err != nil {
+		return nil, nil, nil, fmt.Errorf("ops: batch norm: %w", err)
+	}
+	st, err := apply(&normStatsOp{normSpec: s}, x)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("ops: batch norm: %w", err)
+	}
+	c := s.params()
+	if mean, err = apply(&bnStatOp{c: c, eps: eps}, st); err != nil {
+		return nil, nil, nil, fmt.Errorf("ops: batch norm: %w", err)
+	}
+	if variance, err = apply(&bnStatOp{c: c, eps: eps, variance: true}, st); err != nil {
+		return nil, nil, nil, fmt.Errorf("ops: batch norm: %w", err)
+	}
+	return y, mean, variance, nil
 }
 
 // BatchNorm is batch normalization over the channel axis 1 of [N,C] or
@@ -204,8 +243,22 @@ func (bn *BatchNorm) axes(x *gorgonia.Node) ([]int, error) {
 }
 
 // Train builds training-mode batch normalization of x with per-channel scale
-// gamma and shift beta of shape [C] (either may be nil).
+// gamma and shift beta of shape [C] (either may be nil), as one fused op
+// (see BatchNormTrain).
 func (bn *BatchNorm) Train(x, gamma, beta *gorgonia.Node) (*gorgonia.Node, *BNStats, error) {
+	if _, err := bn.axes(x); err != nil {
+		return nil, nil, err
+	}
+	y, mean, variance, err := BatchNormTrain(x, gamma, beta, bn.Eps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return y, bn.stats(x, mean, variance), nil
+}
+
+// TrainComposed is Train built from reductions and elementwise ops (the
+// reference the fused op is tested against).
+func (bn *BatchNorm) TrainComposed(x, gamma, beta *gorgonia.Node) (*gorgonia.Node, *BNStats, error) {
 	axes, err := bn.axes(x)
 	if err != nil {
 		return nil, nil, err
@@ -214,13 +267,19 @@ func (bn *BatchNorm) Train(x, gamma, beta *gorgonia.Node) (*gorgonia.Node, *BNSt
 	if err != nil {
 		return nil, nil, fmt.Errorf("ops: batch norm: %w", err)
 	}
-	st := &BNStats{Mean: mean, Var: variance, Count: x.Shape().TotalSize() / bn.C}
-	gorgonia.Read(mean, &st.mean)
-	gorgonia.Read(variance, &st.vr)
+	st := bn.stats(x, mean, variance)
 	if y, err = affine(y, gamma, beta, axes...); err != nil {
 		return nil, nil, fmt.Errorf("ops: batch norm: %w", err)
 	}
 	return y, st, nil
+}
+
+// stats records the statistics nodes of a training-mode graph for Update.
+func (bn *BatchNorm) stats(x, mean, variance *gorgonia.Node) *BNStats {
+	st := &BNStats{Mean: mean, Var: variance, Count: x.Shape().TotalSize() / bn.C}
+	gorgonia.Read(mean, &st.mean)
+	gorgonia.Read(variance, &st.vr)
+	return st
 }
 
 // Update folds the batch statistics read during the last run of st's graph
