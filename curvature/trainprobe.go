@@ -101,6 +101,7 @@ type SharpnessProbe struct {
 	has   bool
 	power *PowerIteration
 	lz    *Lanczos
+	dev   deviceMeasurer // non-nil while attached to a device (device_probe.go)
 }
 
 // NewSharpnessProbe prepares a probe on op.
@@ -147,11 +148,17 @@ func (p *SharpnessProbe) Vector() []float64 {
 	if !p.has {
 		return nil
 	}
+	if p.dev != nil && p.dev.vector() != nil {
+		return nil
+	}
 	return p.prev
 }
 
 // Measure computes λ₁ and the derived values at the current parameters.
 func (p *SharpnessProbe) Measure(step int) (map[string]float64, error) {
+	if p.dev != nil {
+		return p.dev.measure(step)
+	}
 	t0 := time.Now()
 	loss, err := p.op.Gradient(p.grad)
 	if err != nil {
@@ -191,7 +198,13 @@ func (p *SharpnessProbe) Measure(step int) (map[string]float64, error) {
 	}
 	p.has = true
 	p.theta = p.op.ParamVector(p.theta)
-	normSq := dot(p.theta, p.theta)
+	out := p.values(lambda, resid, iters, loss, gnorm, dot(p.theta, p.theta))
+	out["lambda_max_seconds"] = time.Since(t0).Seconds()
+	return out, nil
+}
+
+// values are the values Measure reports, but for the wall time.
+func (p *SharpnessProbe) values(lambda, resid float64, iters int, loss, gnorm, normSq float64) map[string]float64 {
 	out := map[string]float64{
 		"lambda_max":          lambda,
 		"lambda_max_iters":    float64(iters),
@@ -212,8 +225,7 @@ func (p *SharpnessProbe) Measure(step int) (map[string]float64, error) {
 			out["sqrt_sharpness"] = SqrtLossGDSharpness(eta, lambda, loss)
 		}
 	}
-	out["lambda_max_seconds"] = time.Since(t0).Seconds()
-	return out, nil
+	return out
 }
 
 // TraceProbeOptions configures a TraceProbe.
@@ -233,6 +245,7 @@ type TraceProbe struct {
 	h     *Hutchinson
 	every int
 	rng   *rand.Rand
+	dev   deviceMeasurer // non-nil while attached to a device (device_probe.go)
 }
 
 // NewTraceProbe prepares a trace probe on op.
@@ -252,15 +265,23 @@ func (p *TraceProbe) Every() int { return p.every }
 
 // Measure estimates the trace at the current parameters.
 func (p *TraceProbe) Measure(step int) (map[string]float64, error) {
+	if p.dev != nil {
+		return p.dev.measure(step)
+	}
 	t0 := time.Now()
 	r, err := p.h.Run(p.rng)
 	if err != nil {
 		return nil, fmt.Errorf("curvature: trace probe at step %d: %w", step, err)
 	}
+	return traceValues(r, time.Since(t0)), nil
+}
+
+// traceValues are the values a TraceProbe reports.
+func traceValues(r TraceResult, wall time.Duration) map[string]float64 {
 	return map[string]float64{
 		"trace":         r.Mean,
 		"trace_se":      r.StdErr,
 		"trace_probes":  float64(r.Probes),
-		"trace_seconds": time.Since(t0).Seconds(),
-	}, nil
+		"trace_seconds": wall.Seconds(),
+	}
 }

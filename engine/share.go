@@ -102,3 +102,19 @@ func (nat *native[T]) addBound(p *nodePlan[T], e *external[T], data []T) (bool, 
 	nat.exts = append(nat.exts, e)
 	return true, nil
 }
+
+// KernelSet returns the kernel set a compiled program runs on, for kernels
+// that work on its Buffers (and for programs that bind them). It fails as
+// Buffers does: for a program on the TapeMachine or of another element
+// type.
+func KernelSet[T kernels.Float](p *Program) (kernels.Set[T], error) {
+	nat, ok := p.r.(*native[T])
+	if !ok {
+		var z T
+		if p.backend == "tape" {
+			return nil, fmt.Errorf("engine: kernel set: the program runs on the TapeMachine (%s)", p.fallback)
+		}
+		return nil, fmt.Errorf("engine: kernel set: the program runs on %s, not on a %T kernel set", p.backend, z)
+	}
+	return nat.set, nil
+}
