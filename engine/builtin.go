@@ -411,6 +411,8 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 	}
 	p.kind = kindNew
 	switch {
+	case isNormOp(name):
+		return classifyNorm(p, name, s, in)
 	case name == "SumAxis" && nch == 1:
 		axis, scale := int(num("axis")), num("scale")
 		if err == nil {
