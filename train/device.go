@@ -25,14 +25,18 @@ import (
 //
 // On a device the parameters, the gradients and the optimizer state stay
 // in the set's memory between steps: the gradient program keeps the
-// parameters resident and its gradients on the set, and the optimizer (SGD,
-// Adam or RMSprop; other rules are refused) updates them there. Each step
-// uploads the batch and downloads the loss and one finiteness flag per
-// parameter tensor. The parameters come back to the model's tensors only
-// when the host needs them: before an evaluation (whose program also runs
-// on the set, uploading them), before probes, for checkpoints, and at the
-// end of Run, when the host optimizer also receives the device optimizer's
-// state. Metrics, checkpoints and resumption are those of the host path.
+// parameters resident (frozen ones too, uploaded once) and its gradients on
+// the set, and the optimizer (SGD, Adam or RMSprop; other rules are
+// refused) updates them there. Each step uploads the batch and downloads
+// the loss and one finiteness flag per parameter tensor. The evaluation
+// program runs on the set too and reads the step's parameter buffers in
+// place (engine.Bind); it uploads the frozen parameters it reads (e.g.
+// batch-norm running statistics, updated on the host) once per evaluation
+// and then only its batches. Probes that implement DeviceProbe measure on
+// the set from the same buffers; for other probes, for checkpoints and at
+// the end of Run the parameters come back to the model's tensors (and at
+// the end the host optimizer receives the device optimizer's state).
+// Metrics, checkpoints and resumption are those of the host path.
 type Device struct {
 	Set32 kernels.Set[float32]
 	Set64 kernels.Set[float64]
@@ -46,6 +50,7 @@ type DeviceStep[T kernels.Float] struct {
 	set      kernels.Set[T]
 	opt      *optim.DeviceOptimizer[T]
 	nodes    gorgonia.Nodes // parameter nodes, resident
+	frozen   gorgonia.Nodes // frozen parameter nodes the program reads, resident
 	params   []kernels.Buffer[T]
 	grads    []kernels.Buffer[T]
 	zeros    []kernels.Buffer[T] // views of one zero buffer, one per gradient
@@ -82,7 +87,9 @@ func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *dat
 			outputs = append(outputs, stats...)
 		}
 	}
-	eo := engine.Options{Backend: engine.Native, Resident: obj.ParamNodes, DeviceOutputs: grads}
+	frozen := frozenInputs(model, obj, outputs)
+	eo := engine.Options{Backend: engine.Native, Resident: append(append(gorgonia.Nodes{}, obj.ParamNodes...), frozen...),
+		DeviceOutputs: grads}
 	switch s := any(set).(type) {
 	case kernels.Set[float32]:
 		eo.Set32 = s
@@ -95,7 +102,7 @@ func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *dat
 		}
 		return nil, fmt.Errorf("train: device program: %w", err)
 	}
-	s := &DeviceStep[T]{gp: gp, set: set, nodes: obj.ParamNodes, hostSeen: true}
+	s := &DeviceStep[T]{gp: gp, set: set, nodes: obj.ParamNodes, frozen: frozen, hostSeen: true}
 	if err := s.init(opt, grads); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -175,7 +182,18 @@ func (s *DeviceStep[T]) Update(lr float64) error {
 		return err
 	}
 	s.hostSeen = false
-	return s.gp.UpdateRunningStats()
+	if err := s.gp.UpdateRunningStats(); err != nil {
+		return err
+	}
+	if s.gp.stats != nil && len(s.frozen) > 0 {
+		// The running statistics changed on the host; a program that
+		// reads them needs them again (a training-mode graph normally
+		// does not, and then frozen holds none of them).
+		if err := s.gp.prog.Upload(s.frozen...); err != nil {
+			return fmt.Errorf("train: device frozen parameters: %w", err)
+		}
+	}
+	return nil
 }
 
 // SyncParams downloads the parameters into the model's tensors (nothing
@@ -191,14 +209,21 @@ func (s *DeviceStep[T]) SyncParams() error {
 	return nil
 }
 
-// UploadParams copies the model's parameter tensors to the set (after they
-// were changed on the host, e.g. restored from a checkpoint).
+// UploadParams copies the model's parameter tensors, frozen ones included,
+// to the set (after they were changed on the host, e.g. restored from a
+// checkpoint).
 func (s *DeviceStep[T]) UploadParams() error {
-	if err := s.gp.prog.Upload(s.nodes...); err != nil {
+	if err := s.gp.prog.Upload(append(append(gorgonia.Nodes{}, s.nodes...), s.frozen...)...); err != nil {
 		return fmt.Errorf("train: device parameters: %w", err)
 	}
 	s.hostSeen = true
 	return nil
+}
+
+// Attach lets probe p measure on the set from the step's parameter
+// buffers (DeviceProbe.AttachDevice); detach must be called before Close.
+func (s *DeviceStep[T]) Attach(p DeviceProbe) (detach func() error, err error) {
+	return p.AttachDevice(s.gp.prog, s.nodes)
 }
 
 // SyncOptimizer hands the device optimizer's state to the host optimizer
@@ -235,18 +260,79 @@ func (s *DeviceStep[T]) Close() error {
 	return errors.Join(errs...)
 }
 
-// newEvalProgramOn is NewEvalProgram compiled with engine options o.
-func newEvalProgramOn(model nn.Model, ds *data.Dataset, batch int, loss objective.Kind, flatten bool, o engine.Options) (*EvalProgram, error) {
+// DeviceProbe is a Probe that can measure on the kernel set a device run
+// trains on, reading the parameters where the training step keeps them
+// (curvature.SharpnessProbe and curvature.TraceProbe are). When training
+// on a device the trainer attaches each such probe once, after building
+// the step: AttachDevice receives the step's compiled program and its
+// resident trainable-parameter nodes (engine.Buffers and engine.KernelSet
+// give their buffers and set; engine.Bind shares them with the probe's
+// own programs). While attached, Measure must read the parameters there
+// and the trainer does not download them for it. detach, called before
+// the step is closed, releases what the probe holds on the set. An error
+// wrapping errors.ErrUnsupported means that the probe cannot run there: it
+// is measured on the host as other probes are.
+type DeviceProbe interface {
+	Probe
+	AttachDevice(prog *engine.Program, params gorgonia.Nodes) (detach func() error, err error)
+}
+
+// frozenInputs returns the nodes of model's frozen parameters that the
+// program of outputs reads.
+func frozenInputs(model nn.Model, obj *objective.Graph, outputs gorgonia.Nodes) gorgonia.Nodes {
+	sub := obj.G.SubgraphRoots(outputs...)
+	var out gorgonia.Nodes
+	for _, p := range model.Params() {
+		if !p.Frozen {
+			continue
+		}
+		if n := obj.G.ByName(p.Name); len(n) == 1 && sub.Has(n[0].ID()) && n[0].Op() == nil {
+			out = append(out, n[0])
+		}
+	}
+	return out
+}
+
+// newDeviceEvalProgram is NewEvalProgram on the step's set: the trainable
+// parameters are bound to the step's buffers (read in place, never
+// uploaded) and the frozen ones the graph reads are resident, uploaded
+// once per evaluation (EvalProgram.Run). It reports false when the
+// evaluation graph's parameters are not the step's tensors; then every
+// parameter is uploaded once per evaluation, after the caller brought the
+// step's parameters to the host.
+func newDeviceEvalProgram[T kernels.Float](s *DeviceStep[T], model nn.Model, ds *data.Dataset, batch int, loss objective.Kind,
+	flatten bool, o engine.Options) (*EvalProgram, bool, error) {
 	model = nn.InMode(model, nn.Evaluation)
 	obj, err := objective.Build(model, ds, batch, loss, flatten)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	frozen := frozenInputs(model, obj, gorgonia.Nodes{obj.Output})
+	shared := len(obj.ParamNodes) == len(s.nodes)
+	for i := 0; shared && i < len(s.nodes); i++ {
+		shared = obj.ParamNodes[i].Value() == s.nodes[i].Value()
+	}
+	sub := obj.G.SubgraphRoots(obj.Output)
+	o.Backend = engine.Native
+	var refresh gorgonia.Nodes
+	for i, n := range obj.ParamNodes {
+		if !sub.Has(n.ID()) {
+			continue
+		}
+		o.Resident = append(o.Resident, n)
+		if shared {
+			o.Bind = append(o.Bind, engine.Bind[T](n, s.params[i]))
+		} else {
+			refresh = append(refresh, n)
+		}
+	}
+	o.Resident = append(o.Resident, frozen...)
+	refresh = append(refresh, frozen...)
 	prog, err := engine.CompileWith(obj.G, o, obj.Output)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &EvalProgram{obj: obj, prog: prog, loss: loss}, nil
+	return &EvalProgram{obj: obj, prog: prog, loss: loss, refresh: refresh}, shared, nil
 }
 
 // deviceStep returns the stepper of t.o.Device for the model's dtype.
@@ -279,6 +365,7 @@ type deviceStepper[T kernels.Float] struct {
 	t        *Trainer
 	ds       *DeviceStep[T]
 	evalOpts engine.Options
+	evalHost bool // the evaluation program reads the parameters from the host
 }
 
 func newDeviceStepper[T kernels.Float](t *Trainer, set kernels.Set[T], evalOpts engine.Options) (stepper, error) {
@@ -304,7 +391,31 @@ func (d *deviceStepper[T]) toHost(opt bool) error {
 }
 
 func (d *deviceStepper[T]) newEval(batch int) (*EvalProgram, error) {
-	return newEvalProgramOn(d.t.model, d.t.test, batch, d.t.o.Loss, d.t.o.Flatten, d.evalOpts)
+	ep, shared, err := newDeviceEvalProgram(d.ds, d.t.model, d.t.test, batch, d.t.o.Loss, d.t.o.Flatten, d.evalOpts)
+	d.evalHost = !shared
+	return ep, err
+}
+
+func (d *deviceStepper[T]) beforeEval() error {
+	if d.evalHost {
+		return d.toHost(false)
+	}
+	return nil
+}
+
+func (d *deviceStepper[T]) attach(p Probe) (func() error, bool, error) {
+	dp, ok := p.(DeviceProbe)
+	if !ok {
+		return nil, false, nil
+	}
+	detach, err := d.ds.Attach(dp)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("train: device probe: %w", err)
+	}
+	return detach, true, nil
 }
 
 func (d *deviceStepper[T]) close() error { return d.ds.Close() }

@@ -117,6 +117,9 @@ type EvalProgram struct {
 	obj  *objective.Graph
 	prog *engine.Program
 	loss objective.Kind
+	// refresh lists resident inputs Run uploads once at its start
+	// (parameters a device evaluation program keeps on the set).
+	refresh gorgonia.Nodes
 }
 
 // NewEvalProgram builds the forward graph of model, in evaluation mode
@@ -146,6 +149,11 @@ type Eval struct {
 func (p *EvalProgram) Run(ds *data.Dataset, n int) (Eval, error) {
 	if n <= 0 || n > ds.Len() {
 		n = ds.Len()
+	}
+	if len(p.refresh) > 0 {
+		if err := p.prog.Upload(p.refresh...); err != nil {
+			return Eval{}, fmt.Errorf("train: evaluation parameters: %w", err)
+		}
 	}
 	b := p.obj.Batch()
 	idx := make([]int, 0, b)

@@ -233,6 +233,11 @@ type stepper interface {
 	toHost(opt bool) error
 	// newEval compiles the evaluation program where the step runs.
 	newEval(batch int) (*EvalProgram, error)
+	// beforeEval makes the parameters available to that program.
+	beforeEval() error
+	// attach lets probe p measure where the step runs (DeviceProbe),
+	// reporting false when it measures on the host instead.
+	attach(p Probe) (detach func() error, ok bool, err error)
 	close() error
 }
 
@@ -273,6 +278,10 @@ func (h *hostStepper) update(loss float64) error {
 
 func (h *hostStepper) toHost(bool) error { return nil }
 
+func (h *hostStepper) beforeEval() error { return nil }
+
+func (h *hostStepper) attach(Probe) (func() error, bool, error) { return nil, false, nil }
+
 func (h *hostStepper) newEval(batch int) (*EvalProgram, error) {
 	return NewEvalProgram(h.t.model, h.t.test, batch, h.t.o.Loss, h.t.o.Flatten)
 }
@@ -310,6 +319,19 @@ func (t *Trainer) loop(ctx context.Context, newStep func() (stepper, error)) (re
 		// the values of the step's memory.
 		err = errors.Join(err, s.toHost(true), s.close())
 	}()
+	// Probes that measure where the step runs are attached once; they
+	// are detached before the step closes (deferred after it).
+	onStep := make([]bool, len(o.Probes))
+	for i, p := range o.Probes {
+		detach, ok, aerr := s.attach(p)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if ok {
+			onStep[i] = true
+			defer func() { err = errors.Join(err, detach()) }()
+		}
+	}
 	var ep *EvalProgram
 	if t.test != nil {
 		if ep, err = s.newEval(min(o.EvalBatch, t.test.Len())); err != nil {
@@ -348,7 +370,7 @@ func (t *Trainer) loop(ctx context.Context, newStep func() (stepper, error)) (re
 		if ep == nil {
 			return nil
 		}
-		if err := s.toHost(false); err != nil {
+		if err := s.beforeEval(); err != nil {
 			return err
 		}
 		e, err := ep.Run(t.test, 0)
@@ -404,10 +426,12 @@ func (t *Trainer) loop(ctx context.Context, newStep func() (stepper, error)) (re
 			doEval := (o.EvalEvery > 0 && st.Step%o.EvalEvery == 0) || (o.EvalEvery == 0 && endOfEpoch)
 			doLog := st.Step%o.LogEvery == 0 || doEval || endOfEpoch
 			var probeVals map[string]float64
-			for _, p := range o.Probes {
+			for i, p := range o.Probes {
 				if p.Every() > 0 && st.Step%p.Every() == 0 {
-					if err := s.toHost(false); err != nil {
-						return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
+					if !onStep[i] {
+						if err := s.toHost(false); err != nil {
+							return res, fmt.Errorf("train: probe at step %d: %w", st.Step, err)
+						}
 					}
 					v, err := p.Measure(st.Step)
 					if err != nil {
