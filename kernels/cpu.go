@@ -38,6 +38,13 @@ type CPUOptions struct {
 	// internal/openblas.Enable). This package does not import gorgonia, so
 	// that its cuda-tagged build does not switch gorgonia into its own CUDA
 	// mode.
+	//
+	// A BLAS with a method Threads() int that returns 1 at the time of a
+	// call (OpenBLAS after internal/openblas.SetThreads(1)) runs each call
+	// on the calling thread; the set then splits a large GEMM into one
+	// block of rows (or columns) of C per worker and runs the blocks on its
+	// workers (results equal the unsplit product's to rounding, and are
+	// repeatable for a given number of workers).
 	BLAS BLAS
 }
 
@@ -63,8 +70,12 @@ type CPU[T Float] struct {
 	aj   avgJob[T]
 	xj   rowsJob[T]
 	nj   normJob[T] // cpu_norm.go
+	gj   gemmJob[T]
 	part []float64
 }
+
+// threadCounter is a BLAS that reports how many threads one call uses.
+type threadCounter interface{ Threads() int }
 
 // NewCPU returns a CPU kernel set.
 func NewCPU[T Float](o CPUOptions) *CPU[T] {
@@ -170,37 +181,107 @@ func trans(t bool) blas.Transpose {
 	return blas.NoTrans
 }
 
+// minSplitGEMM is the number of multiply-adds below which a GEMM is not
+// split over workers.
+const minSplitGEMM = 1 << 18
+
+// gemmAlign is the granularity (rows or columns of C) in which a split
+// GEMM is cut, so that every block keeps whole register tiles.
+const gemmAlign = 16
+
+// gemm computes C = α·op(A)·op(B) + β·C for contiguous row-major A, B, C.
 func (s *CPU[T]) gemm(tA, tB bool, m, n, k int, alpha T, a, b []T, beta T, c []T) {
+	s.gj = gemmJob[T]{s: s, tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c, rows: m >= n}
+	defer func() { s.gj = gemmJob[T]{} }()
+	if s.pool.workers > 1 && m*n*k >= minSplitGEMM && max(m, n) >= 2*gemmAlign {
+		if tc, ok := s.bl.(threadCounter); ok && tc.Threads() == 1 {
+			dim := n
+			if s.gj.rows {
+				dim = m
+			}
+			s.pool.do((dim+gemmAlign-1)/gemmAlign, &s.gj, true)
+			return
+		}
+	}
+	s.gj.rows = true
+	s.gj.block(0, m)
+}
+
+// gemmJob is one GEMM, split into blocks of gemmAlign rows (rows) or
+// columns of C. A split along the longer side of C packs the smaller of
+// op(A) and op(B) once per worker.
+type gemmJob[T Float] struct {
+	s            *CPU[T]
+	tA, tB, rows bool
+	m, n, k      int
+	alpha, beta  T
+	a, b, c      []T
+}
+
+func (j *gemmJob[T]) run(lo, hi int) {
+	if j.rows {
+		j.block(lo*gemmAlign, min(hi*gemmAlign, j.m))
+		return
+	}
+	j.block(lo*gemmAlign, min(hi*gemmAlign, j.n))
+}
+
+// block computes rows (or columns) lo…hi of C.
+func (j *gemmJob[T]) block(lo, hi int) {
+	m, n, k := j.m, j.n, j.k
 	lda, ldb := k, n
-	if tA {
+	if j.tA {
 		lda = m
 	}
-	if tB {
+	if j.tB {
 		ldb = k
 	}
-	if k == 0 {
-		// BLAS leaves C untouched for k = 0 only when β = 1.
-		for i := range c[:m*n] {
-			if beta == 0 {
-				c[i] = 0
+	a, b, c := j.a, j.b, j.c
+	if j.rows {
+		// Rows lo…hi of op(A): row i of A (at i·k), or column i of a
+		// transposed k×m A (at i).
+		if j.tA {
+			a = a[lo:]
+		} else {
+			a = a[lo*k:]
+		}
+		c, m = c[lo*n:], hi-lo
+	} else {
+		// Columns lo…hi of op(B): column j of B (at j), or row j of a
+		// transposed n×k B (at j·k).
+		if j.tB {
+			b = b[lo*k:]
+		} else {
+			b = b[lo:]
+		}
+		c, n = c[lo:], hi-lo
+	}
+	ldc := j.n
+	if k == 0 || j.beta == 0 {
+		// BLAS leaves C untouched for k = 0 only when β = 1; reference BLAS
+		// skips reading C when β = 0, but clear it anyway so that NaNs in a
+		// reused buffer can never leak through.
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			if j.beta == 0 {
+				clear(row)
 			} else {
-				c[i] *= beta
+				for p := range row {
+					row[p] *= j.beta
+				}
 			}
 		}
+		if k == 0 {
+			return
+		}
+	}
+	if j.s.f32 {
+		j.s.bl.Sgemm(trans(j.tA), trans(j.tB), m, n, k, float32(j.alpha), asF32(a), max(lda, 1), asF32(b), max(ldb, 1),
+			float32(j.beta), asF32(c), max(ldc, 1))
 		return
 	}
-	if beta == 0 {
-		// Reference BLAS skips reading C when β = 0, but clear it anyway so
-		// that NaNs in a reused buffer can never leak through.
-		clear(c[:m*n])
-	}
-	if s.f32 {
-		s.bl.Sgemm(trans(tA), trans(tB), m, n, k, float32(alpha), asF32(a), max(lda, 1), asF32(b), max(ldb, 1),
-			float32(beta), asF32(c), max(n, 1))
-		return
-	}
-	s.bl.Dgemm(trans(tA), trans(tB), m, n, k, float64(alpha), asF64(a), max(lda, 1), asF64(b), max(ldb, 1),
-		float64(beta), asF64(c), max(n, 1))
+	j.s.bl.Dgemm(trans(j.tA), trans(j.tB), m, n, k, float64(j.alpha), asF64(a), max(lda, 1), asF64(b), max(ldb, 1),
+		float64(j.beta), asF64(c), max(ldc, 1))
 }
 
 // Gemm implements Set.
