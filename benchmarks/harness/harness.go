@@ -55,8 +55,18 @@ type Workload struct {
 	Name string
 	Run  func() error
 	// Loss, when set, returns the loss the last run computed.
-	Loss  func() float64
-	close []func() error
+	Loss func() float64
+	// Before, when set, runs before every run of the workload, untimed
+	// (e.g. to set the BLAS thread count the workload is measured with).
+	Before func()
+	// Group names workloads that can be interleaved with each other without
+	// disturbing one another (e.g. those that run OpenBLAS with the same
+	// number of threads: threads that OpenBLAS left spinning after a
+	// multi-threaded call would compete with a single-threaded workload for
+	// cores). Measure runs one group at a time and lets the machine settle
+	// between groups.
+	Group string
+	close  []func() error
 }
 
 // Close releases the workload's programs.
@@ -196,14 +206,26 @@ type Stats struct {
 	AllocsPerRun, BytesPerRun float64
 }
 
-// Measure runs every workload warmup times, then reps rounds in which each
-// runs once in turn, then counts allocations over a few more runs of each.
+// settle is the pause between groups of workloads in Measure: longer than
+// OpenBLAS's worker threads busy-wait for the next call before they sleep
+// (2^28 cycles by default, ≈ 0.1 s).
+const settle = 300 * time.Millisecond
+
+// Measure runs every workload warmup times, then reps times in turn
+// (round-robin within each Group, the groups one after the other in up to
+// five rounds), then counts allocations over a few more runs of each.
 func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
 	if reps < 1 {
 		return nil, fmt.Errorf("harness: reps %d < 1", reps)
 	}
+	before := func(w *Workload) {
+		if w.Before != nil {
+			w.Before()
+		}
+	}
 	for _, w := range ws {
 		for range warmup {
+			before(w)
 			if err := w.Run(); err != nil {
 				return nil, fmt.Errorf("harness: %s: %w", w.Name, err)
 			}
@@ -211,20 +233,50 @@ func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
 	}
 	wall := make([][]time.Duration, len(ws))
 	cpu := make([][]time.Duration, len(ws))
-	for range reps {
-		for i, w := range ws {
-			c0, t0 := CPUTime(), time.Now()
-			if err := w.Run(); err != nil {
-				return nil, fmt.Errorf("harness: %s: %w", w.Name, err)
+	var groups [][]int // workload indices by group, in order of appearance
+	seen := map[string]int{}
+	for i, w := range ws {
+		g, ok := seen[w.Group]
+		if !ok {
+			g = len(groups)
+			seen[w.Group] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	// Rounds: each group in turn runs its share of the repetitions
+	// round-robin, so that a changing machine load reaches every group.
+	rounds := 1
+	if len(groups) > 1 {
+		rounds = min(reps, 5)
+	}
+	done := 0
+	for r := range rounds {
+		n := (reps*(r+1))/rounds - done
+		done += n
+		for _, g := range groups {
+			if len(groups) > 1 {
+				time.Sleep(settle)
 			}
-			wall[i] = append(wall[i], time.Since(t0))
-			cpu[i] = append(cpu[i], CPUTime()-c0)
+			for range n {
+				for _, i := range g {
+					w := ws[i]
+					before(w)
+					c0, t0 := CPUTime(), time.Now()
+					if err := w.Run(); err != nil {
+						return nil, fmt.Errorf("harness: %s: %w", w.Name, err)
+					}
+					wall[i] = append(wall[i], time.Since(t0))
+					cpu[i] = append(cpu[i], CPUTime()-c0)
+				}
+			}
 		}
 	}
 	out := make([]Stats, len(ws))
 	for i, w := range ws {
 		var m0, m1 runtime.MemStats
 		const n = 5
+		before(w)
 		runtime.ReadMemStats(&m0)
 		for range n {
 			if err := w.Run(); err != nil {

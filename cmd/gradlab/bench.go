@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -86,22 +88,10 @@ python3-torch) with 1 thread and with GOMAXPROCS threads, right after.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			ratio := func(wl, a, b string) (float64, bool) {
-				var x, y float64
-				for _, r := range rows {
-					if r.Workload == wl && r.Impl == a {
-						x = r.WallMs
-					}
-					if r.Workload == wl && r.Impl == b {
-						y = r.WallMs
-					}
-				}
-				return x / y, x > 0 && y > 0
-			}
 			fmt.Fprintln(w)
 			for _, q := range [][3]string{{"step", "gorgonia", "engine"}, {"step", "tape", "engine"}, {"grad", "tape", "engine"}} {
-				if r, ok := ratio(q[0], q[1], q[2]); ok {
-					fmt.Fprintf(w, "%s: %s ÷ %s = %.2f×\n", q[0], q[1], q[2], r)
+				if r, base, ok := benchRatio(rows, q[0], q[1], q[2]); ok {
+					fmt.Fprintf(w, "%s: %s (best: %s) ÷ %s = %.2f×\n", q[0], q[1], base, q[2], r)
 				}
 			}
 			for _, impl := range []string{"engine", "torch-1", fmt.Sprintf("torch-%d", runtime.GOMAXPROCS(0))} {
@@ -138,29 +128,42 @@ python3-torch) with 1 thread and with GOMAXPROCS threads, right after.`,
 	return c
 }
 
+// benchGradlab times gradlab's workloads. Each runs with the OpenBLAS
+// thread count it is measured at (set before each run, untimed): "N" rows
+// let OpenBLAS run every GEMM on GOMAXPROCS threads (its default), "1"
+// rows make it single-threaded, in which case the engine's kernel set
+// splits each GEMM over its own workers (what `gradlab run` does). The
+// TapeMachine baselines are timed both ways and compared at their best.
 func benchGradlab(reps, warmup int) ([]benchRow, error) {
+	n := runtime.GOMAXPROCS(0)
 	type mk struct {
-		workload, impl string
-		build          func() (*harness.Workload, error)
+		workload, impl, note string
+		threads              int
+		build                func(name string) (*harness.Workload, error)
 	}
+	step := func(b engine.Backend, st harness.Step) func(string) (*harness.Workload, error) {
+		return func(name string) (*harness.Workload, error) { return harness.NewMLPStep(name, b, st) }
+	}
+	blasN := fmt.Sprintf("OpenBLAS %d threads", n)
 	makers := []mk{
-		{"step", "gorgonia", func() (*harness.Workload, error) {
-			return harness.NewMLPStep("step/gorgonia", engine.Tape, harness.GorgoniaAdam)
-		}},
-		{"step", "tape", func() (*harness.Workload, error) {
-			return harness.NewMLPStep("step/tape", engine.Tape, harness.GradlabAdam)
-		}},
-		{"step", "engine", func() (*harness.Workload, error) {
-			return harness.NewMLPStep("step/engine", engine.Native, harness.GradlabAdam)
-		}},
-		{"grad", "tape", func() (*harness.Workload, error) {
-			return harness.NewMLPStep("grad/tape", engine.Tape, harness.GradOnly)
-		}},
-		{"grad", "engine", func() (*harness.Workload, error) {
-			return harness.NewMLPStep("grad/engine", engine.Native, harness.GradOnly)
-		}},
-		{"hvp", "engine", func() (*harness.Workload, error) { return harness.NewMLPHVP("hvp/engine") }},
+		{"step", "gorgonia", "TapeMachine + gorgonia AdamSolver, " + blasN, n, step(engine.Tape, harness.GorgoniaAdam)},
+		{"step", "gorgonia-1", "TapeMachine + gorgonia AdamSolver, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GorgoniaAdam)},
+		{"step", "tape", "TapeMachine + optim.Adam, " + blasN, n, step(engine.Tape, harness.GradlabAdam)},
+		{"step", "tape-1", "TapeMachine + optim.Adam, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradlabAdam)},
+		{"step", "engine", "engine + optim.Adam, GEMMs split over the kernel set's workers", 1, step(engine.Native, harness.GradlabAdam)},
+		{"step", "engine-N", "engine + optim.Adam, " + blasN, n, step(engine.Native, harness.GradlabAdam)},
+		{"grad", "tape", blasN, n, step(engine.Tape, harness.GradOnly)},
+		{"grad", "tape-1", "OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradOnly)},
+		{"grad", "engine", "GEMMs split over the kernel set's workers", 1, step(engine.Native, harness.GradOnly)},
+		{"grad", "engine-N", blasN, n, step(engine.Native, harness.GradOnly)},
+		{"hvp", "engine", "GEMMs split over the kernel set's workers", 1, harness.NewMLPHVP},
 	}
+	if n == 1 {
+		// Both thread counts are the same: keep one row of each.
+		makers = slices.DeleteFunc(makers, func(m mk) bool { return strings.HasSuffix(m.impl, "-1") || strings.HasSuffix(m.impl, "-N") })
+	}
+	prev := openblas.Threads()
+	defer openblas.SetThreads(prev)
 	ws := make([]*harness.Workload, 0, len(makers))
 	defer func() {
 		for _, w := range ws {
@@ -168,10 +171,14 @@ func benchGradlab(reps, warmup int) ([]benchRow, error) {
 		}
 	}()
 	for _, m := range makers {
-		w, err := m.build()
+		openblas.SetThreads(m.threads)
+		w, err := m.build(m.workload + "/" + m.impl)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s/%s: %w", m.workload, m.impl, err)
 		}
+		threads := m.threads
+		w.Before = func() { openblas.SetThreads(threads) }
+		w.Group = fmt.Sprintf("openblas-%d", threads)
 		ws = append(ws, w)
 	}
 	st, err := harness.Measure(ws, warmup, reps)
@@ -181,11 +188,8 @@ func benchGradlab(reps, warmup int) ([]benchRow, error) {
 	rows := make([]benchRow, len(st))
 	for i, s := range st {
 		rows[i] = benchRow{Workload: makers[i].workload, Impl: makers[i].impl, WallMs: ms(s.Wall), CPUMs: ms(s.CPU),
-			Allocs: s.AllocsPerRun, Bytes: s.BytesPerRun}
+			Allocs: s.AllocsPerRun, Bytes: s.BytesPerRun, Note: makers[i].note}
 	}
-	rows[0].Note = "TapeMachine + gorgonia AdamSolver"
-	rows[1].Note = "TapeMachine + optim.Adam"
-	rows[2].Note = "engine + optim.Adam"
 	return rows, nil
 }
 
@@ -214,6 +218,25 @@ func benchPeer(ctx context.Context, reps int) ([]benchRow, error) {
 		}
 	}
 	return rows, nil
+}
+
+// benchRatio is the wall time of the faster of a workload's baseline rows
+// (impl and its "-1" variant: the baseline at its best OpenBLAS thread
+// count) over the wall time of the row impl b, with the baseline row used.
+func benchRatio(rows []benchRow, wl, a, b string) (ratio float64, base string, ok bool) {
+	var x, y float64
+	for _, r := range rows {
+		if r.Workload != wl {
+			continue
+		}
+		if (r.Impl == a || r.Impl == a+"-1") && (x == 0 || r.WallMs < x) {
+			x, base = r.WallMs, r.Impl
+		}
+		if r.Impl == b {
+			y = r.WallMs
+		}
+	}
+	return x / y, base, x > 0 && y > 0
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
