@@ -21,8 +21,11 @@ import (
 //     ReLUSlope(x); when the slope's only reader is that product, the two
 //     become one ReLUBackward pass over x and the gradient.
 //
+// Then, unless chains is false, maximal trees of elementwise ops become
+// single Chain kernel calls (fuseChains, fuse_chain.go).
+//
 // The arithmetic is the same, element for element.
-func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []*gorgonia.Node) error {
+func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []*gorgonia.Node, chains bool) error {
 	readers := make([]int, len(plans))
 	for _, p := range plans {
 		for _, c := range p.children {
@@ -68,6 +71,9 @@ func fuse[T kernels.Float](plans []*nodePlan[T], index map[int64]int, outputs []
 			plans[c].kind = kindFused
 		}
 	}
+	if chains {
+		return fuseChains(plans, index, outputs)
+	}
 	return nil
 }
 
@@ -85,6 +91,7 @@ func foldSlope[T kernels.Float](p *nodePlan[T], plans []*nodePlan[T], readers []
 		leak := s.leak
 		p.children = []int{s.children[0], p.children[1-k]}
 		p.binary = false
+		p.relu, p.leak = true, leak
 		p.label = fmt.Sprintf("ReLUBackward{leak=%v}", leak)
 		p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
 			return func() error { return set.ReLUBackward(out, in[0], in[1], leak) }, nil

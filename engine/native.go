@@ -56,6 +56,7 @@ type nodePlan[T kernels.Float] struct {
 	slope  bool             // a leaky ReLU's slope (ops.ReLUSlope)
 	leak   float64          // its leak
 	label  string           // the step's op name when a fold replaced the node's op
+	relu   bool             // a ReLUBackward fold (its leak in leak)
 }
 
 // external is an input or constant buffer.
@@ -117,8 +118,8 @@ func (e *unsupportedError) Error() string {
 }
 
 // compileNative compiles the subgraph reaching outputs for element type T
-// on set.
-func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], outputs []*gorgonia.Node, res residency) (*native[T], error) {
+// on set (with fused elementwise chains unless chains is false).
+func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], outputs []*gorgonia.Node, res residency, chains bool) (*native[T], error) {
 	sub := g.SubgraphRoots(outputs...)
 	sorted, err := gorgonia.Sort(sub)
 	if err != nil {
@@ -190,7 +191,7 @@ func compileNative[T kernels.Float](g *gorgonia.ExprGraph, set kernels.Set[T], o
 	if err := res.check(index, func(i int) bool { return plans[i].kind == kindInput }); err != nil {
 		return nil, err
 	}
-	if err := fuse(plans, index, outputs); err != nil {
+	if err := fuse(plans, index, outputs, chains); err != nil {
 		return nil, err
 	}
 

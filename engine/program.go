@@ -76,6 +76,10 @@ type Options struct {
 	// (for buffers of another program: that program open). A program with
 	// bound inputs never falls back to the TapeMachine.
 	Bind []Binding
+	// NoChains turns off the fusion of elementwise chains into single
+	// Chain kernel calls (fuse_chain.go), for comparisons and profiling;
+	// the results are the same bit for bit either way.
+	NoChains bool
 }
 
 // runner is one way of executing a compiled graph.
@@ -152,7 +156,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 		if set == nil {
 			set, own = kernels.NewCPU[float32](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
-		nat, err := compileNative(g, set, outputs, newResidency(o))
+		nat, err := compileNative(g, set, outputs, newResidency(o), !o.NoChains)
 		if err != nil {
 			if own {
 				_ = set.Close()
@@ -166,7 +170,7 @@ func compileFor(g *gorgonia.ExprGraph, o Options, outputs []*gorgonia.Node) (run
 		if set == nil {
 			set, own = kernels.NewCPU[float64](kernels.CPUOptions{Workers: o.Workers, BLAS: gorgonia.WhichBLAS()}), true
 		}
-		nat, err := compileNative(g, set, outputs, newResidency(o))
+		nat, err := compileNative(g, set, outputs, newResidency(o), !o.NoChains)
 		if err != nil {
 			if own {
 				_ = set.Close()
