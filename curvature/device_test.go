@@ -45,7 +45,8 @@ func newHidden[T kernels.Float](t testing.TB) *hiddenSet[T] {
 // of model on set with the trainable parameters resident.
 func residentStep[T kernels.Float](t testing.TB, model nn.Model, set kernels.Set[T], batch int) (*engine.Program, gorgonia.Nodes) {
 	t.Helper()
-	ds := gaussianData(batch, 3, 99, model.Params()[0].Value.Shape()[0])
+	ps := model.Params()
+	ds := gaussianData(batch, ps[len(ps)-1].Value.Shape().TotalSize(), 99, ps[0].Value.Shape()[0]) // classes: the last bias
 	obj, err := objective.Build(model, ds, batch, objective.CrossEntropy, true)
 	if err != nil {
 		t.Fatal(err)
@@ -370,4 +371,60 @@ func TestDeviceSolversDoNotAllocate(t *testing.T) {
 			t.Errorf("%s: %v allocations per run", c.name, a)
 		}
 	}
+}
+
+// TestDeviceFloat32 attaches λ₁ and trace probes of a float32 model to a
+// float32 device set: the device keeps float32 vectors where the host
+// probe keeps float64 ones, so the values agree to float32 rounding.
+func TestDeviceFloat32(t *testing.T) {
+	ds := gaussianData(12, 3, 44, 4)
+	model := newTinyMLP(t, gt.Float32, 6, 4, 6, 3)
+	op, err := NewHessianOperator(model, ds, HVPOptions{Flatten: true, Chunk: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	set := newHidden[float32](t)
+	prog, params := residentStep[float32](t, model, set, 4)
+	so := SharpnessOptions{Every: 1, Method: LanczosMethod, LanczosSteps: 10, Seed: 2}
+	to := TraceProbeOptions{Every: 1, Trace: TraceOptions{Probes: 20}, Seed: 5}
+	hs, _ := NewSharpnessProbe(op, so)
+	ds2, _ := NewSharpnessProbe(op, so)
+	ht, _ := NewTraceProbe(op, to)
+	dt, _ := NewTraceProbe(op, to)
+	for _, p := range []deviceAttacher{ds2, dt} {
+		detach, err := p.AttachDevice(prog, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer detach()
+	}
+	for _, c := range []struct {
+		host, dev interface {
+			Measure(int) (map[string]float64, error)
+		}
+		keys []string
+	}{
+		{hs, ds2, []string{"lambda_max", "probe_loss", "grad_norm", "param_norm_sq"}},
+		{ht, dt, []string{"trace"}},
+	} {
+		want, err := c.host.Measure(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.dev.Measure(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range c.keys {
+			if relErr(got[k], want[k]) > 1e-4 {
+				t.Errorf("%s: float32 device %.8g, host %.8g", k, got[k], want[k])
+			}
+		}
+	}
+}
+
+// deviceAttacher is what the probes share with train.DeviceProbe.
+type deviceAttacher interface {
+	AttachDevice(prog *engine.Program, params gorgonia.Nodes) (func() error, error)
 }

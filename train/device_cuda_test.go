@@ -9,6 +9,7 @@ import (
 
 	gt "gorgonia.org/tensor"
 
+	"github.com/gradlab/gradlab/curvature"
 	"github.com/gradlab/gradlab/kernels/cuda"
 )
 
@@ -60,6 +61,56 @@ func TestCUDATrainingMatchesHost(t *testing.T) {
 				t.Errorf("parameters: max difference %.3g of max magnitude %.3g", num, den)
 			}
 			t.Logf("%v: host loss %v, GPU loss %v, parameter difference %.3g", c.dt, rh.TrainLoss, rd.TrainLoss, num/den)
+		})
+	}
+}
+
+// TestCUDAProbesMatchHost trains with the λ₁ (Lanczos and power
+// iteration) and trace probes of probeRun on the GPU, the probes attached
+// to the device step (Hessian–vector products, eigensolvers and trace
+// probes on the GPU over the resident parameters), and on the host. The
+// GPU sums in another order, so the logged values agree to rounding
+// (float64: 1e-7 relative, the residual on the scale of λ₁), and the
+// probes never saw downloaded parameters. Runs only in the GPU check.
+func TestCUDAProbesMatchHost(t *testing.T) {
+	s32, err := cuda.New[float32](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s32.Close()
+	s64, err := cuda.New[float64](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s64.Close()
+	for _, method := range []curvature.EigenMethod{curvature.LanczosMethod, curvature.PowerMethod} {
+		t.Run(method.String(), func(t *testing.T) {
+			dh, dd := t.TempDir(), t.TempDir()
+			probeRun(t, nil, dh, method)
+			_, s1, s2 := probeRun(t, &Device{Set32: s32, Set64: s64}, dd, method)
+			if s1.calls == 0 || s1.stale != s1.calls || s2.stale != s2.calls {
+				t.Errorf("GPU measurements saw downloaded parameters: λ₁ %d of %d, trace %d of %d", s1.stale, s1.calls, s2.stale, s2.calls)
+			}
+			host, gpu := readRecords(t, dh), readRecords(t, dd)
+			if len(host) != len(gpu) {
+				t.Fatalf("%d host records, %d GPU records", len(host), len(gpu))
+			}
+			var worst float64
+			for i, h := range host {
+				for _, k := range []string{"lambda_max", "probe_loss", "grad_norm", "param_norm_sq", "trace", "trace_se", "loss", "test_loss"} {
+					w, ok := h[k]
+					if !ok {
+						continue
+					}
+					g := gpu[i][k]
+					d := math.Abs(g-w) / math.Max(math.Abs(w), 1e-12)
+					worst = math.Max(worst, d)
+					if !(d <= 1e-7) {
+						t.Errorf("record %d: %s GPU %.12g, host %.12g", i, k, g, w)
+					}
+				}
+			}
+			t.Logf("%v: largest relative difference of the logged values %.3g", method, worst)
 		})
 	}
 }
