@@ -314,3 +314,54 @@ func BenchmarkNormGradStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNormLayerGrad isolates one normalization layer: the gradient of
+// Σ c⊙norm(x) with respect to x, γ and β (forward and backward of the
+// layer alone), for a layer norm over [256, 512] and a batch norm over
+// [32, 32, 16, 16], float32, fused and composed.
+func BenchmarkNormLayerGrad(b *testing.B) {
+	layers := []struct {
+		name  string
+		shape []int
+		c     int
+	}{{"ln-256x512", []int{256, 512}, 512}, {"bn-32x32x16x16", []int{32, 32, 16, 16}, 32}}
+	for _, l := range layers {
+		for _, fused := range []bool{false, true} {
+			name := "composed"
+			if fused {
+				name = "fused"
+			}
+			b.Run(l.name+"/"+name, func(b *testing.B) {
+				benchNormStep(b, func(fused bool) (*normNet, error) {
+					rng := rand.New(rand.NewPCG(3, 4))
+					nt := &normNet{g: gorgonia.NewGraph()}
+					x := normParam(nt.g, rng, gt.Float32, "x", 1, 0.5, l.shape...)
+					c := normParam(nt.g, rng, gt.Float32, "c", 1, 0, l.shape...)
+					gm := normParam(nt.g, rng, gt.Float32, "gamma", 0.2, 1, l.c)
+					bt := normParam(nt.g, rng, gt.Float32, "beta", 0.2, 0, l.c)
+					nt.wrt = gorgonia.Nodes{x, gm, bt}
+					var y *gorgonia.Node
+					var err error
+					switch {
+					case len(l.shape) == 2 && fused:
+						y, err = ops.LayerNorm(x, gm, bt, 1e-5)
+					case len(l.shape) == 2:
+						y, err = ops.LayerNormComposed(x, gm, bt, 1e-5)
+					case fused:
+						y, _, err = ops.NewBatchNorm(l.c).Train(x, gm, bt)
+					default:
+						y, _, err = ops.NewBatchNorm(l.c).TrainComposed(x, gm, bt)
+					}
+					if err != nil {
+						return nil, err
+					}
+					if y, err = gorgonia.HadamardProd(y, c); err != nil {
+						return nil, err
+					}
+					nt.loss, err = ops.SumAll(y)
+					return nt, err
+				}, fused)
+			})
+		}
+	}
+}

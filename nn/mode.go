@@ -297,6 +297,15 @@ func (c *core) batchNorm(b *Binding, name string, x *gorgonia.Node) (*gorgonia.N
 	}
 	shape := x.Shape().Clone()
 	wrap := func(err error) error { return fmt.Errorf("nn: %s: %w", name, err) }
+	if c.mode == Training {
+		// One fused op; its statistics node feeds the running statistics.
+		y, mean, variance, err := ops.BatchNormTrain(x, gamma, beta, BNEps)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		c.rec.add(x.Graph(), bnRecord{name: name, mean: mean, variance: variance, count: shape.TotalSize() / ch})
+		return y, nil
+	}
 	var mean, variance, xc *gorgonia.Node
 	var err error
 	if c.mode == Training {
