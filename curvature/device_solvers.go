@@ -218,6 +218,15 @@ func (l *DeviceLanczos[T]) MaxSteps() int { return l.t.m }
 // Gaussian vectors drawn from rng on invariant subspaces as Lanczos.Run
 // does (rng nil: stop instead).
 func (l *DeviceLanczos[T]) Run(start kernels.Buffer[T], rng *rand.Rand) error {
+	return l.RunUntil(start, rng, nil)
+}
+
+// RunUntil is Run with a stopping rule: after each step k < MaxSteps that
+// found a next basis vector, stop(k) may end the process (it may read
+// Tridiagonal, whose β_k is then the residual norm of step k, as after a
+// run of k steps). An adaptive eigenvalue probe stops once the top Ritz
+// value of the leading k×k block settles.
+func (l *DeviceLanczos[T]) RunUntil(start kernels.Buffer[T], rng *rand.Rand, stop func(k int) bool) error {
 	set, t, n := l.op.set, l.t, l.t.n
 	if start == nil || start.Len() != n {
 		return fmt.Errorf("curvature: device lanczos: start vector must hold %d elements", n)
@@ -294,6 +303,9 @@ func (l *DeviceLanczos[T]) Run(start kernels.Buffer[T], rng *rand.Rand) error {
 			continue
 		}
 		t.beta[j] = b
+		if stop != nil && stop(j+1) {
+			break
+		}
 		if err := set.Unary(kernels.Scale, next, w, kernels.UnaryArgs{A: 1 / b}); err != nil {
 			return fail(j, err)
 		}

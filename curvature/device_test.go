@@ -428,3 +428,74 @@ func TestDeviceFloat32(t *testing.T) {
 type deviceAttacher interface {
 	AttachDevice(prog *engine.Program, params gorgonia.Nodes) (func() error, error)
 }
+
+// TestDeviceLanczosRunUntil checks that stopping a device Lanczos run
+// after k steps gives the tridiagonal matrix, Ritz values and residual
+// bounds of a k-step run, and that the rule sees the steps in order.
+func TestDeviceLanczosRunUntil(t *testing.T) {
+	ds := gaussianData(9, 3, 45, 4)
+	model := newTinyMLP(t, gt.Float64, 7, 4, 5, 3)
+	op, err := NewHessianOperator(model, ds, HVPOptions{Flatten: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	set := newHidden[float64](t)
+	prog, params := residentStep[float64](t, model, set, 4)
+	_, bufs, err := deviceBuffers[float64](op, prog, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDeviceHessian[float64](op, set, bufs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start, err := set.Alloc(d.Dim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Free(start)
+	if err := set.Fill(start, 1); err != nil {
+		t.Fatal(err)
+	}
+	const k = 4
+	long, err := NewDeviceLanczos(d, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	var seen []int
+	if err := long.RunUntil(start, nil, func(j int) bool { seen = append(seen, j); return j == k }); err != nil {
+		t.Fatal(err)
+	}
+	short, err := NewDeviceLanczos(d, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	if err := short.Run(start, nil); err != nil {
+		t.Fatal(err)
+	}
+	if long.Steps() != k || len(seen) != k || seen[k-1] != k {
+		t.Fatalf("stopped after %d steps, rule saw %v", long.Steps(), seen)
+	}
+	a1, b1 := long.Tridiagonal()
+	a2, b2 := short.Tridiagonal()
+	if !slicesEqual(a1, a2) || !slicesEqual(b1, b2) || !slicesEqual(long.RitzValues(), short.RitzValues()) ||
+		long.ResidualBound(k-1) != short.ResidualBound(k-1) {
+		t.Errorf("stopped run %v %v %v, %d-step run %v %v %v", a1, b1, long.RitzValues(), k, a2, b2, short.RitzValues())
+	}
+}
+
+func slicesEqual(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -143,7 +143,9 @@ func NewSharpnessProbe(op *HessianOperator, opts SharpnessOptions) (*SharpnessPr
 func (p *SharpnessProbe) Every() int { return p.opts.Every }
 
 // Vector returns the top eigenvector estimate of the last measurement
-// (aliasing the probe's storage), or nil before the first one.
+// (aliasing the probe's storage), or nil before the first one. While the
+// probe is attached to a device (AttachDevice) it downloads the vector
+// first, and returns nil if that fails.
 func (p *SharpnessProbe) Vector() []float64 {
 	if !p.has {
 		return nil
