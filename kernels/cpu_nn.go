@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/gradlab/gradlab/internal/cloop"
 )
 
 type softmaxJob[T Float] struct {
@@ -267,6 +269,30 @@ func sgdRange[T Float](p, g, buf []T, h SGDHyper) {
 }
 
 func adamRange[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, decay T) {
+	if vmax == nil && adamC(p, g, m, v, h, stepSize, invBc2s, decay) {
+		return
+	}
+	adamGo(p, g, m, v, vmax, h, stepSize, invBc2s, decay)
+}
+
+// adamC runs Adam without AMSGrad through the packed C loop when it is built
+// in (internal/cloop), which computes exactly what adamGo computes; it
+// reports whether it did.
+func adamC[T Float](p, g, m, v []T, h AdamHyper, stepSize, invBc2s, decay T) bool {
+	b1, b2, eps, wd := T(h.Beta1), T(h.Beta2), T(h.Eps), T(h.WeightDecay)
+	switch ps := any(p).(type) {
+	case []float32:
+		return cloop.Adam32(ps, any(g).([]float32), any(m).([]float32), any(v).([]float32), float32(b1), float32(b2),
+			float32(eps), float32(wd), float32(decay), float32(stepSize), float32(invBc2s))
+	case []float64:
+		return cloop.Adam64(ps, any(g).([]float64), any(m).([]float64), any(v).([]float64), float64(b1), float64(b2),
+			float64(eps), float64(wd), float64(decay), float64(stepSize), float64(invBc2s))
+	}
+	return false
+}
+
+// adamGo is Adam's update in Go (with AMSGrad when vmax is not nil).
+func adamGo[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, decay T) {
 	b1, b2, eps, wd := T(h.Beta1), T(h.Beta2), T(h.Eps), T(h.WeightDecay)
 	m, v = m[:len(p)], v[:len(p)]
 	if vmax == nil {
@@ -384,14 +410,18 @@ func (s *CPU[T]) Adam(p, g, m, v, vmax Buffer[T], h AdamHyper) error {
 	if err != nil {
 		return err
 	}
-	t := float64(h.Step)
+	stepSize, invBc2s, decay := adamScalars[T](h)
 	s.opt = optJob[T]{kind: optAdam, p: pd, g: o[0], a: o[1], b: o[2], c: o[3], adam: h,
-		stepSize: T(h.LR / (1 - math.Pow(h.Beta1, t))),
-		invBc2s:  T(1 / math.Sqrt(1-math.Pow(h.Beta2, t))),
-		decay:    T(1 - h.LR*h.DecoupledWeightDecay),
-	}
+		stepSize: stepSize, invBc2s: invBc2s, decay: decay}
 	s.runOpt()
 	return nil
+}
+
+// adamScalars are Adam's per-step constants: LR/(1−β₁ᵗ), 1/√(1−β₂ᵗ) and
+// 1 − LR·decoupled decay.
+func adamScalars[T Float](h AdamHyper) (stepSize, invBc2s, decay T) {
+	t := float64(h.Step)
+	return T(h.LR / (1 - math.Pow(h.Beta1, t))), T(1 / math.Sqrt(1-math.Pow(h.Beta2, t))), T(1 - h.LR*h.DecoupledWeightDecay)
 }
 
 // RMSprop implements Set.
