@@ -86,8 +86,8 @@ func TestCUDAProbesMatchHost(t *testing.T) {
 	for _, method := range []curvature.EigenMethod{curvature.LanczosMethod, curvature.PowerMethod} {
 		t.Run(method.String(), func(t *testing.T) {
 			dh, dd := t.TempDir(), t.TempDir()
-			probeRun(t, nil, dh, method)
-			_, s1, s2 := probeRun(t, &Device{Set32: s32, Set64: s64}, dd, method)
+			probeRun(t, nil, dh, method, gt.Float64)
+			_, s1, s2 := probeRun(t, &Device{Set32: s32, Set64: s64}, dd, method, gt.Float64)
 			if s1.calls == 0 || s1.stale != s1.calls || s2.stale != s2.calls {
 				t.Errorf("GPU measurements saw downloaded parameters: λ₁ %d of %d, trace %d of %d", s1.stale, s1.calls, s2.stale, s2.calls)
 			}
