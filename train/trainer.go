@@ -56,7 +56,9 @@ type Options struct {
 	// Bar draws a progress bar on Progress (use only for terminals);
 	// otherwise one line per epoch is printed.
 	Bar bool
-	// Probes run on their own schedules and log named values.
+	// Probes run on their own schedules and log named values. With a
+	// Device, probes that implement DeviceProbe measure on the device from
+	// the step's parameters; the parameters are downloaded for the others.
 	Probes []Probe
 	// Device, when set, runs the training step on its kernel sets, with
 	// the parameters and optimizer state kept there between steps (see
