@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
@@ -230,59 +231,126 @@ func tensorScalar(dt gt.Dtype, v float64) any {
 	return v
 }
 
-// BenchmarkChains times the loss, gradient and Hessian-vector product of a
-// GELU MLP (784-512-512-10, batch 256, float32) compiled with and
-// without fused chains, and reports the steps and chains of each program.
+// BenchmarkChains times programs compiled with and without fused chains:
+// the gradient and the Hessian-vector product of a GELU MLP
+// (784-256-256-10, batch 512) and the gradient of a small GPT (2 layers,
+// width 64, 4 heads, context 64, batch 8, dropout 0.1) and the
+// Hessian-vector product of a deep diagonal net (4 layers of 2¹⁸ weights,
+// one sample: products of long vectors, little else), in float32. Besides
+// ns/op it reports the program's steps and chains, and "other-ns/op": the
+// time of the steps that are not matrix products (from Profile), where
+// fusion acts, and "cpu-ns/op": the process's CPU time per run (steadier
+// than the wall clock on a shared machine).
 func BenchmarkChains(b *testing.B) {
 	act, err := nn.ParseActivation("gelu")
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, []int{784, 512, 512, 10}, act, tensor.HeNormal(1))
+	mlp, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, []int{784, 256, 256, 10}, act, tensor.HeNormal(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	gpt, err := nn.NewGPT(tensor.NewRNG(2, 1), gt.Float32, nn.GPTConfig{Vocab: 65, Context: 64, Layers: 2, Heads: 4, Width: 64, Dropout: 0.1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	f, err := classifier(m, 10, []int{256, 784}, false)(rng, gt.Float32)
+	fm, err := classifier(mlp, 10, []int{512, 784}, false)(rng, gt.Float32)
 	if err != nil {
 		b.Fatal(err)
 	}
-	probe, err := autodiff.NewProbe(f.g, f.wrt)
+	fg, err := classifier(nn.InMode(gpt, nn.Training), 65, []int{8, 64}, true)(rng, gt.Float32)
+	if err != nil {
+		b.Fatal(err)
+	}
+	probe, err := autodiff.NewProbe(fm.g, fm.wrt)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, p := range probe {
 		randomize(p.Value().(*gt.Dense), rng, 1)
 	}
-	grads, err := autodiff.Grad(f.loss, f.wrt...)
+	mlpGrads, err := autodiff.Grad(fm.loss, fm.wrt...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	hv, err := autodiff.HVP(f.loss, f.wrt, probe)
+	mlpHVP, err := autodiff.HVP(fm.loss, fm.wrt, probe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gptGrads, err := autodiff.Grad(fg.loss, fg.wrt...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const depth, width = 4, 1 << 18
+	ws := make([][]float64, depth)
+	for k := range ws {
+		ws[k] = make([]float64, width)
+		for i := range ws[k] {
+			ws[k][i] = 0.5 + rng.Float64()
+		}
+	}
+	diag, err := nn.NewDeepDiagFrom(gt.Float32, ws)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fd, err := regression(diag, 1, width)(rng, gt.Float32)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dprobe, err := autodiff.NewProbe(fd.g, fd.wrt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range dprobe {
+		randomize(p.Value().(*gt.Dense), rng, 1)
+	}
+	diagHVP, err := autodiff.HVP(fd.loss, fd.wrt, dprobe)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
+		g    *gorgonia.ExprGraph
 		outs gorgonia.Nodes
-	}{{"grad", append(gorgonia.Nodes{f.loss}, grads...)}, {"hvp", hv}} {
+	}{
+		{"mlp-gelu-grad", fm.g, append(gorgonia.Nodes{fm.loss}, mlpGrads...)},
+		{"mlp-gelu-hvp", fm.g, mlpHVP},
+		{"gpt-grad", fg.g, append(gorgonia.Nodes{fg.loss}, gptGrads...)},
+		{"deepdiag-hvp", fd.g, diagHVP},
+	} {
 		for _, noChains := range []bool{false, true} {
 			name := c.name + "/fused"
 			if noChains {
 				name = c.name + "/unfused"
 			}
 			b.Run(name, func(b *testing.B) {
-				p, err := engine.CompileWith(f.g, engine.Options{Backend: engine.Native, NoChains: noChains}, c.outs...)
+				p, err := engine.CompileWith(c.g, engine.Options{Backend: engine.Native, NoChains: noChains}, c.outs...)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer p.Close()
 				steps, chains := chainSteps(b, p)
+				cpu0, runs := processCPU(), 0
 				for b.Loop() {
 					if err := p.Run(); err != nil {
 						b.Fatal(err)
 					}
+					runs++
 				}
+				b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(runs), "cpu-ns/op")
+				const profRuns = 5
+				prof, err := p.Profile(profRuns)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var other time.Duration
+				for _, st := range prof {
+					if !strings.Contains(st.Step, "×") {
+						other += st.Total
+					}
+				}
+				b.ReportMetric(float64(other.Nanoseconds())/profRuns, "other-ns/op")
 				b.ReportMetric(float64(steps), "steps")
 				b.ReportMetric(float64(chains), "chains")
 			})
