@@ -318,33 +318,41 @@ func b2f[T Float](b bool) T {
 	return 0
 }
 
+// binFlat applies op over len(d) elements of a and b in Go.
+func binFlat[T Float](op BinaryOp, d, a, b []T) {
+	a, b = a[:len(d)], b[:len(d)]
+	switch op {
+	case Add:
+		for i := range d {
+			d[i] = a[i] + b[i]
+		}
+	case Sub:
+		for i := range d {
+			d[i] = a[i] - b[i]
+		}
+	case Mul:
+		for i := range d {
+			d[i] = a[i] * b[i]
+		}
+	case Div:
+		for i := range d {
+			d[i] = a[i] / b[i]
+		}
+	default:
+		for i := range d {
+			d[i] = binScalar(op, a[i], b[i])
+		}
+	}
+}
+
 // binLoop applies op over n elements of a and b read with strides sa, sb.
 func binLoop[T Float](op BinaryOp, d, a, b []T, sa, sb int) {
 	n := len(d)
 	switch {
 	case sa == 1 && sb == 1:
 		a, b = a[:n], b[:n]
-		switch op {
-		case Add:
-			for i := range d {
-				d[i] = a[i] + b[i]
-			}
-		case Sub:
-			for i := range d {
-				d[i] = a[i] - b[i]
-			}
-		case Mul:
-			for i := range d {
-				d[i] = a[i] * b[i]
-			}
-		case Div:
-			for i := range d {
-				d[i] = a[i] / b[i]
-			}
-		default:
-			for i := range d {
-				d[i] = binScalar(op, a[i], b[i])
-			}
+		if !cBinary(op, d, a, b) {
+			binFlat(op, d, a, b)
 		}
 	case sa == 1 && sb == 0:
 		y := b[0]
@@ -500,6 +508,14 @@ func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
 // reluMulRange writes g·s into d, s the slope at x as in reluRange.
 func reluMulRange[T Float](d, x, g []T, leak T) {
 	d, g = d[:len(x)], g[:len(x)]
+	if !cReLUMul(d, x, g, leak) {
+		reluMulGo(d, x, g, leak)
+	}
+}
+
+// reluMulGo is reluMulRange in Go.
+func reluMulGo[T Float](d, x, g []T, leak T) {
+	d, g = d[:len(x)], g[:len(x)]
 	switch xs := any(x).(type) {
 	case []float32:
 		ds, gs := any(d).([]float32), any(g).([]float32)
@@ -526,6 +542,14 @@ func reluMulRange[T Float](d, x, g []T, leak T) {
 // branch per element costs more than the arithmetic. (The slope of a NaN
 // follows its sign bit; x·s is NaN either way.)
 func reluRange[T Float](d, x []T, leak T, times bool) {
+	d = d[:len(x)]
+	if !cReLU(d, x, leak, times) {
+		reluGo(d, x, leak, times)
+	}
+}
+
+// reluGo is reluRange in Go.
+func reluGo[T Float](d, x []T, leak T, times bool) {
 	d = d[:len(x)]
 	switch xs := any(x).(type) {
 	case []float32:

@@ -3,8 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-
-	"github.com/gradlab/gradlab/internal/cloop"
 )
 
 type softmaxJob[T Float] struct {
@@ -273,22 +271,6 @@ func adamRange[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, de
 		return
 	}
 	adamGo(p, g, m, v, vmax, h, stepSize, invBc2s, decay)
-}
-
-// adamC runs Adam without AMSGrad through the packed C loop when it is built
-// in (internal/cloop), which computes exactly what adamGo computes; it
-// reports whether it did.
-func adamC[T Float](p, g, m, v []T, h AdamHyper, stepSize, invBc2s, decay T) bool {
-	b1, b2, eps, wd := T(h.Beta1), T(h.Beta2), T(h.Eps), T(h.WeightDecay)
-	switch ps := any(p).(type) {
-	case []float32:
-		return cloop.Adam32(ps, any(g).([]float32), any(m).([]float32), any(v).([]float32), float32(b1), float32(b2),
-			float32(eps), float32(wd), float32(decay), float32(stepSize), float32(invBc2s))
-	case []float64:
-		return cloop.Adam64(ps, any(g).([]float64), any(m).([]float64), any(v).([]float64), float64(b1), float64(b2),
-			float64(eps), float64(wd), float64(decay), float64(stepSize), float64(invBc2s))
-	}
-	return false
 }
 
 // adamGo is Adam's update in Go (with AMSGrad when vmax is not nil).

@@ -16,6 +16,9 @@ type reduceJob[T Float] struct {
 func combine[T Float](op ReduceOp, d, x []T) {
 	switch op {
 	case ReduceSum:
+		if cBinary(Add, d[:len(x)], d, x) {
+			return
+		}
 		for i, v := range x {
 			d[i] += v
 		}

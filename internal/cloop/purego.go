@@ -10,3 +10,21 @@ func Adam32(p, g, m, v []float32, b1, b2, eps, wd, decay, step, invBc2s float32)
 
 // Adam64 reports false: this build has no C loops.
 func Adam64(p, g, m, v []float64, b1, b2, eps, wd, decay, step, invBc2s float64) bool { return false }
+
+// Binary32 reports false: this build has no C loops.
+func Binary32(op Op, d, a, b []float32) bool { return false }
+
+// Binary64 reports false: this build has no C loops.
+func Binary64(op Op, d, a, b []float64) bool { return false }
+
+// ReLU32 reports false: this build has no C loops.
+func ReLU32(d, x []float32, leak float32, times bool) bool { return false }
+
+// ReLU64 reports false: this build has no C loops.
+func ReLU64(d, x []float64, leak float64, times bool) bool { return false }
+
+// ReLUMul32 reports false: this build has no C loops.
+func ReLUMul32(d, x, g []float32, leak float32) bool { return false }
+
+// ReLUMul64 reports false: this build has no C loops.
+func ReLUMul64(d, x, g []float64, leak float64) bool { return false }
