@@ -15,8 +15,9 @@ type chainOp struct {
 	op     kernels.BinaryOp
 }
 
-// Every unary and binary op, with parameters (exact in float32 where the
-// kernels convert them to T).
+// Every unary and binary op, with parameters exact in float32 (where the
+// kernels convert them to T) and at most kernels.MaxChainParams distinct
+// non-zero values among them, so that every drawn program is valid.
 var chainAllOps = []chainOp{
 	{unary: kernels.Copy}, {unary: kernels.Neg}, {unary: kernels.Exp}, {unary: kernels.Log}, {unary: kernels.Tanh},
 	{unary: kernels.Sigmoid}, {unary: kernels.Square}, {unary: kernels.Sqrt}, {unary: kernels.Cube},
@@ -24,7 +25,7 @@ var chainAllOps = []chainOp{
 	{unary: kernels.ReLU, args: kernels.UnaryArgs{A: 0.125}}, {unary: kernels.ReLU},
 	{unary: kernels.ReLUSlope, args: kernels.UnaryArgs{A: 0.25}},
 	{unary: kernels.Scale, args: kernels.UnaryArgs{A: -1.5, B: 0.25}},
-	{unary: kernels.Pow, args: kernels.UnaryArgs{A: 0.5, B: 2, C: 0.1}},
+	{unary: kernels.Pow, args: kernels.UnaryArgs{A: 0.5, B: 2, C: 0.25}},
 	{unary: kernels.Softplus}, {unary: kernels.Log1p}, {unary: kernels.Expm1},
 	{unary: kernels.GELU}, {unary: kernels.GELU, args: kernels.UnaryArgs{A: 1}},
 	{unary: kernels.GELU, args: kernels.UnaryArgs{A: 3}},
