@@ -306,33 +306,15 @@ func (c *core) batchNorm(b *Binding, name string, x *gorgonia.Node) (*gorgonia.N
 		c.rec.add(x.Graph(), bnRecord{name: name, mean: mean, variance: variance, count: shape.TotalSize() / ch})
 		return y, nil
 	}
-	var mean, variance, xc *gorgonia.Node
-	var err error
-	if c.mode == Training {
-		if mean, err = ops.Mean(x, axes...); err != nil {
-			return nil, wrap(err)
-		}
-	} else {
-		mean = b.Node(name + ".running_mean")
-	}
+	// Evaluation mode: the running statistics are inputs.
+	mean, variance := b.Node(name+".running_mean"), b.Node(name+".running_var")
 	me, err := ops.ExpandAs(mean, shape, axes...)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	if xc, err = gorgonia.Sub(x, me); err != nil {
+	xc, err := gorgonia.Sub(x, me)
+	if err != nil {
 		return nil, wrap(err)
-	}
-	if c.mode == Training {
-		sq, err := gorgonia.HadamardProd(xc, xc)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if variance, err = ops.Mean(sq, axes...); err != nil {
-			return nil, wrap(err)
-		}
-		c.rec.add(x.Graph(), bnRecord{name: name, mean: mean, variance: variance, count: shape.TotalSize() / ch})
-	} else {
-		variance = b.Node(name + ".running_var")
 	}
 	inv, err := ops.Pow(variance, -0.5, BNEps)
 	if err != nil {
