@@ -83,7 +83,7 @@ func TestChainPlan(t *testing.T) {
 func TestChainDoesNotAllocate(t *testing.T) {
 	s := NewCPU[float32](CPUOptions{Workers: 3, MinParallel: 1024})
 	defer s.Close()
-	const n = 10000
+	const n = 40000 // five blocks over three workers
 	bufs := make([]Buffer[float32], 3)
 	for k, size := range []int{n, 1, 100} {
 		bufs[k], _ = s.Alloc(size)

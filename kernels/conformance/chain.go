@@ -96,7 +96,7 @@ func expandChainInput(x []float64, in kernels.ChainInput, n int) []float64 {
 }
 
 func testChain[T kernels.Float](e *env[T]) {
-	sizes := []int{1, 37, 512, 513, 1000, 70001}
+	sizes := []int{1, 37, 1000, 4096, 4097, 8193, 70001} // around the CPU set's block boundaries
 	// Exactness: Chain equals the same instructions run one by one through
 	// Unary and Binary, bit for bit, for every op.
 	for _, n := range sizes {
