@@ -19,7 +19,8 @@ import (
 // ZooGPT trains a character-level GPT on a text (Newton's Opticks by
 // default) and checks that its validation loss falls below the unigram
 // baseline by the configured fraction; it writes a sample of generated
-// text to sample.txt.
+// text to sample.txt. With --device it trains on the device's kernel set
+// (trainLMOnDevice); the sample is drawn on the host.
 func ZooGPT() *Experiment {
 	params := []config.Param{
 		{Key: "data.path", Default: "", Help: "UTF-8 text file (default: the Opticks text shipped with Go)"},
@@ -51,6 +52,7 @@ func ZooGPT() *Experiment {
 			"full":  {"model.layers": 4, "model.width": 128, "model.context": 128, "train.steps": 3000},
 		},
 		FullRuntime: "small: a few minutes on a loaded 2-core CPU",
+		Device:      true,
 		Run:         runZooGPT,
 	}
 }
@@ -102,7 +104,7 @@ func runZooGPT(ctx context.Context, env *Env) (*Outcome, error) {
 	defer mw.Close()
 	start := time.Now()
 	var logErr error
-	res, err := nn.TrainLM(ctx, model, opt, trainTok, valTok, nn.LMConfig{
+	res, err := trainLM(ctx, env.TrainDevice, model, opt, trainTok, valTok, nn.LMConfig{
 		Steps: steps, Batch: cfg.Int("train.batch_size"), Context: gc.Context, Seed: env.Seed,
 		EvalEvery: cfg.Int("train.eval_every"), EvalBatches: cfg.Int("train.eval_batches"), LR: sched,
 		Log: func(step int, tl, vl float64) {
