@@ -186,6 +186,56 @@ func (p *ChainProgram) Cost() int {
 	return 2*len(p.inputs) + (len(p.code)+1)/2 + len(p.params)
 }
 
+// Pack encodes the program for a device kernel into w (at least Cost()
+// words) and returns the header inputs | instructions<<8 | params<<16.
+// The words are, in order:
+//
+//   - inputs words left for the caller (the addresses of the input buffers);
+//   - one index word per input: 0 for an input read in full, else
+//     Len | Inner<<32;
+//   - the instructions, two 32-bit words per word (the first in the low
+//     half): bit 0 binary, bits 1–5 the UnaryOp or BinaryOp, bits 6–11 and
+//     12–17 the registers X and Y, bits 18–20, 21–23 and 24–26 the
+//     parameters A, B and C of a unary op as 0 (zero) or k (Params()[k−1]);
+//   - the bits of the float64 values of Params().
+//
+// Pack allocates nothing; it panics if w is too short.
+func (p *ChainProgram) Pack(w []uint64) (hdr uint64) {
+	nin, words := len(p.inputs), (len(p.code)+1)/2
+	_ = w[p.Cost()-1]
+	for k, in := range p.inputs {
+		w[nin+k] = 0
+		if in.Len > 0 {
+			w[nin+k] = uint64(in.Len) | uint64(in.Inner)<<32
+		}
+	}
+	base := 2 * nin
+	for k := range words {
+		w[base+k] = 0
+	}
+	param := func(v float64) uint64 {
+		for j, q := range p.params {
+			if math.Float64bits(q) == math.Float64bits(v) {
+				return uint64(j + 1)
+			}
+		}
+		return 0 // +0, the only value not listed
+	}
+	for k, c := range p.code {
+		var x uint64
+		if c.Binary {
+			x = 1 | uint64(c.Op)<<1 | uint64(c.X)<<6 | uint64(c.Y)<<12
+		} else {
+			x = uint64(c.Unary)<<1 | uint64(c.X)<<6 | param(c.Args.A)<<18 | param(c.Args.B)<<21 | param(c.Args.C)<<24
+		}
+		w[base+k/2] |= x << (32 * (k % 2))
+	}
+	for k, v := range p.params {
+		w[base+words+k] = math.Float64bits(v)
+	}
+	return uint64(nin) | uint64(len(p.code))<<8 | uint64(len(p.params))<<16
+}
+
 // Inputs returns the program's inputs (the caller must not modify them).
 func (p *ChainProgram) Inputs() []ChainInput { return p.inputs }
 

@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -75,6 +77,113 @@ func TestChainPlan(t *testing.T) {
 	}
 	if got := q.Cost(); got != 2*4+2 {
 		t.Errorf("cost %d, want 10", got)
+	}
+}
+
+// runPacked runs a program packed by ChainProgram.Pack the way the CUDA
+// chain kernel decodes it (kernels/cuda/chain.cuh), one element at a time
+// with the CPU set's per-element functions.
+func runPacked[T Float](hdr uint64, w []uint64, in [][]T, n int) []T {
+	nin, ncode := int(hdr&0xff), int(hdr>>8&0xff)
+	idx, code := w[nin:2*nin], w[2*nin:]
+	par := code[(ncode+1)/2:]
+	prm := func(j uint32) float64 {
+		if j == 0 {
+			return 0
+		}
+		return math.Float64frombits(par[j-1])
+	}
+	out := make([]T, n)
+	r := make([]T, nin+ncode)
+	for i := range out {
+		for k := range nin {
+			j := i
+			if idx[k] != 0 {
+				j = (i / int(idx[k]>>32)) % int(idx[k]&0xffffffff)
+			}
+			r[k] = in[k][j]
+		}
+		for k := range ncode {
+			c := uint32(code[k>>1] >> (32 * (k & 1)))
+			op, x := int(c>>1&31), r[c>>6&63]
+			if c&1 != 0 {
+				r[nin+k] = binScalar(BinaryOp(op), x, r[c>>12&63])
+				continue
+			}
+			var d [1]T
+			u := unaryJob[T]{op: UnaryOp(op), dst: d[:], src: []T{x}, a: prm(c >> 18 & 7), b: prm(c >> 21 & 7), c: prm(c >> 24 & 7)}
+			u.run(0, 1)
+			r[nin+k] = d[0]
+		}
+		out[i] = r[nin+ncode-1]
+	}
+	return out
+}
+
+// TestChainPack packs random programs (broadcast inputs, parameters, up to
+// the cost limit) and requires that decoding them as the CUDA kernel does
+// gives, bit for bit, what the CPU set's Chain gives.
+func TestChainPack(t *testing.T) {
+	testChainPack[float32](t)
+	testChainPack[float64](t)
+}
+
+func testChainPack[T Float](t *testing.T) {
+	s := NewCPU[T](CPUOptions{Workers: 2, MinParallel: 1000})
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	params := []float64{0.5, -1.5, 2, 0.25, math.Copysign(0, -1), 3, 1}
+	modes := []ChainInput{{}, {Len: 1}, {Len: 7}, {Len: 5, Inner: 3}}
+	const n = 5000
+	for trial := range 60 {
+		nin := 1 + rng.IntN(MaxChainInputs)
+		inputs := make([]ChainInput, nin)
+		data := make([][]T, nin)
+		bufs := make([]Buffer[T], nin)
+		for k := range inputs {
+			inputs[k] = modes[rng.IntN(len(modes))]
+			size := n
+			if inputs[k].Len > 0 {
+				size = inputs[k].Len
+			}
+			data[k] = make([]T, size)
+			for i := range data[k] {
+				data[k][i] = T(4*rng.Float64() - 2)
+			}
+			bufs[k] = Wrap(data[k])
+		}
+		maxLen := min(MaxChainLen, 2*(MaxChainCost-2*nin-len(params)))
+		code := make([]ChainInstr, 1+rng.IntN(maxLen))
+		for k := range code {
+			x, y := rng.IntN(nin+k), rng.IntN(nin+k)
+			if rng.IntN(2) == 0 {
+				code[k] = ChainBinary(BinaryOp(rng.IntN(int(numBinary))), x, y)
+				continue
+			}
+			op := UnaryOp(rng.IntN(int(numUnary)))
+			args := UnaryArgs{A: params[rng.IntN(len(params))], B: params[rng.IntN(len(params))], C: params[rng.IntN(len(params))]}
+			if op == GELU || op == GELUTanh {
+				args.A = float64(rng.IntN(3))
+			}
+			code[k] = ChainUnary(op, x, args)
+		}
+		prog, err := NewChainProgram(inputs, code)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		w := make([]uint64, prog.Cost())
+		hdr := prog.Pack(w)
+		want := runPacked(hdr, w, data, n)
+		got := make([]T, n)
+		if err := s.Chain(Wrap(got), bufs, prog); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			g, v := float64(got[i]), float64(want[i])
+			if math.Float64bits(g) != math.Float64bits(v) && !(math.IsNaN(g) && math.IsNaN(v)) {
+				t.Fatalf("%T trial %d (%v): element %d: Chain %v, packed %v", got[0], trial, prog, i, g, v)
+			}
+		}
 	}
 }
 

@@ -4,9 +4,9 @@
 // kernels, so that a chain gives what those kernels give one by one.
 //
 // The program travels in the launch arguments (gorgonia.org/cu copies 8
-// bytes per argument, so no structs): after d, n and a header
+// bytes per argument, so no structs): after d, n and the header
 // hdr = inputs | instructions << 8 | params << 16 come CHAIN_SLOTS 64-bit
-// slots holding, in order,
+// words as kernels.ChainProgram.Pack lays them out:
 //   - one pointer per input;
 //   - one index word per input: 0 for an input read in full, else
 //     len | inner << 32 (element i reads element (i / inner) % len);
@@ -17,7 +17,8 @@
 //     unary op as 0 (zero) or k (the k-th parameter value);
 //   - the distinct parameter values, as the bits of doubles.
 // Thread 0 copies the slots to shared memory, where every thread reads
-// them.
+// them. (kernels/cpu_chain_test.go runs a Go copy of this decoder on
+// packed programs.)
 
 #define CHAIN_SLOTS 29
 #define CHAIN_MAX_REGS 40  // kernels.MaxChainInputs + kernels.MaxChainLen
