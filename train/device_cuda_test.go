@@ -11,6 +11,7 @@ import (
 
 	"github.com/gradlab/gradlab/curvature"
 	"github.com/gradlab/gradlab/kernels/cuda"
+	"github.com/gradlab/gradlab/tensor"
 )
 
 // TestCUDATrainingMatchesHost trains the small MLP of newRun on the GPU
@@ -111,6 +112,75 @@ func TestCUDAProbesMatchHost(t *testing.T) {
 				}
 			}
 			t.Logf("%v: largest relative difference of the logged values %.3g", method, worst)
+		})
+	}
+}
+
+// TestCUDAResNetTrainingMatchesHost trains the batch-norm ResNet of
+// resnetRun (convolutions, fused batch norm with running statistics,
+// strided shortcut, Adam) on the GPU and on the host. The GPU sums in
+// another order, so the runs agree to rounding: every logged training and
+// test loss, and every parameter (running statistics included) relative to
+// the largest magnitude of its tensor, to 1e-9 in float64 and 1e-3 in
+// float32 (12 steps of Adam, whose update divides by √v and so passes the
+// relative rounding of each gradient element through unchanged; float32
+// rounding of about 1e-6 per step stays far below 1e-3). Runs only in the
+// GPU check.
+func TestCUDAResNetTrainingMatchesHost(t *testing.T) {
+	s32, err := cuda.New[float32](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s32.Close()
+	s64, err := cuda.New[float64](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s64.Close()
+	for _, c := range []struct {
+		dt  gt.Dtype
+		tol float64
+	}{{gt.Float64, 1e-9}, {gt.Float32, 1e-3}} {
+		t.Run(c.dt.String(), func(t *testing.T) {
+			dh, dd := t.TempDir(), t.TempDir()
+			mh := resnetRun(t, nil, dh, c.dt)
+			md := resnetRun(t, &Device{Set32: s32, Set64: s64}, dd, c.dt)
+			host, gpu := readRecords(t, dh), readRecords(t, dd)
+			if len(host) != len(gpu) || len(host) == 0 {
+				t.Fatalf("%d host records, %d GPU records", len(host), len(gpu))
+			}
+			var worstLoss, worstParam float64
+			for i, h := range host {
+				for _, k := range []string{"loss", "test_loss"} {
+					w, ok := h[k]
+					if !ok {
+						continue
+					}
+					g, ok := gpu[i][k]
+					if !ok {
+						t.Fatalf("record %d: the GPU run has no %s", i, k)
+					}
+					d := math.Abs(g-w) / math.Max(math.Abs(w), 1e-12)
+					worstLoss = math.Max(worstLoss, d)
+					if !(d <= c.tol) {
+						t.Errorf("record %d (step %v): %s GPU %.12g, host %.12g", i, h["step"], k, g, w)
+					}
+				}
+			}
+			for i, p := range mh.Params() {
+				ph, pd := tensor.List{p.Value}.Flatten(nil), tensor.List{md.Params()[i].Value}.Flatten(nil)
+				var num, den float64
+				for j := range ph {
+					num = math.Max(num, math.Abs(ph[j]-pd[j]))
+					den = math.Max(den, math.Abs(ph[j]))
+				}
+				rel := num / math.Max(den, 1e-300)
+				worstParam = math.Max(worstParam, rel)
+				if !(rel <= c.tol) {
+					t.Errorf("parameter %s: max difference %.3g of max magnitude %.3g", p.Name, num, den)
+				}
+			}
+			t.Logf("%v: %d records; largest relative difference of the losses %.3g, of a parameter tensor %.3g", c.dt, len(host), worstLoss, worstParam)
 		})
 	}
 }
