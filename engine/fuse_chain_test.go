@@ -13,6 +13,7 @@ import (
 
 	"github.com/gradlab/gradlab/autodiff"
 	"github.com/gradlab/gradlab/engine"
+	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/ops"
 	"github.com/gradlab/gradlab/tensor"
@@ -53,8 +54,9 @@ func sameOutputs(t *testing.T, what string, a, b *engine.Program, n int) {
 
 // TestChainsMatchUnfused compiles the loss, gradient and Hessian-vector
 // product of every model family with and without fused chains and
-// requires the same outputs bit for bit over redrawn data and probes, and
-// fewer steps where chains were fused. The families with GELU, attention
+// requires the same outputs bit for bit over redrawn data and probes (in
+// float64 also through the engine's device path), and fewer steps where
+// chains were fused. The families with GELU, attention
 // and dropout (GPT), tanh MLPs and the HVPs' products must fuse some.
 func TestChainsMatchUnfused(t *testing.T) {
 	mustFuse := map[string]bool{"mlp tanh": true, "mlp gelu": true, "gpt tied": true, "gpt untied with dropout": true,
@@ -96,6 +98,18 @@ func TestChainsMatchUnfused(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer plain.Close()
+				// The device path (a set the engine cannot alias, as the CUDA
+				// set) must fuse and compute the same.
+				var dev *engine.Program
+				if dt == gt.Float64 {
+					set := kernels.NewCPU[float64](kernels.CPUOptions{Workers: 2})
+					defer set.Close()
+					dev, err = engine.CompileWith(f.g, engine.Options{Backend: engine.Native, Set64: device{set}, Logf: quiet}, outs...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer dev.Close()
+				}
 				steps, chains := chainSteps(t, fused)
 				plainSteps, plainChains := chainSteps(t, plain)
 				if plainChains != 0 {
@@ -103,6 +117,11 @@ func TestChainsMatchUnfused(t *testing.T) {
 				}
 				if chains > 0 && steps >= plainSteps {
 					t.Errorf("%d chains but %d steps, unfused %d", chains, steps, plainSteps)
+				}
+				if dev != nil {
+					if _, devChains := chainSteps(t, dev); devChains != chains {
+						t.Errorf("device path: %d chains, host %d", devChains, chains)
+					}
 				}
 				if mustFuse[fc.name] && chains == 0 {
 					t.Errorf("no chain fused")
@@ -124,6 +143,12 @@ func TestChainsMatchUnfused(t *testing.T) {
 						t.Fatal(err)
 					}
 					sameOutputs(t, fmt.Sprintf("step %d", step), fused, plain, len(outs))
+					if dev != nil {
+						if err := dev.Run(); err != nil {
+							t.Fatal(err)
+						}
+						sameOutputs(t, fmt.Sprintf("device path, step %d", step), dev, plain, len(outs))
+					}
 				}
 				t.Logf("%d steps with %d chains (unfused %d steps)", steps, chains, plainSteps)
 			})
