@@ -102,7 +102,7 @@ func TestChainsMatchUnfused(t *testing.T) {
 				// set) must fuse and compute the same.
 				var dev *engine.Program
 				if dt == gt.Float64 {
-					set := kernels.NewCPU[float64](kernels.CPUOptions{Workers: 2})
+					set := kernels.NewCPU[float64](kernels.CPUOptions{Workers: 2, BLAS: gorgonia.WhichBLAS()}) // as the engine makes its own
 					defer set.Close()
 					dev, err = engine.CompileWith(f.g, engine.Options{Backend: engine.Native, Set64: device{set}, Logf: quiet}, outs...)
 					if err != nil {
