@@ -85,7 +85,8 @@ func EOS() *Experiment {
 			"estimated 10–15 minutes on an idle 2-core CPU from a 600-step run of this preset (about 19 ms per float64 step and 35 ms per Hessian–vector product, " +
 			"so about 0.23 s for each of the 1,000 warm-started λ₁ measurements of about 6 Lanczos steps); " +
 			"the whole run has not been made, and whether λ₁ reaches 2/η = 200 within 10k steps is unverified. " +
-			"GPU time not measured: this study runs on the CPU engine",
+			"with --device cuda the GD phase (training and λ₁) runs on the GPU, the toy and the normalized-GD phase on the CPU; GPU time not measured",
+		Device:    true,
 		Run:       runEOS,
 		Curvature: eosCurvature,
 	}
@@ -465,8 +466,13 @@ func (m eosGELUMLP) Forward(b *nn.Binding, x *gorgonia.Node) (*gorgonia.Node, er
 	return h, nil
 }
 
-func eosPhase(ctx context.Context, env *Env, model nn.Model, ds *data.Dataset, opt optim.Optimizer, steps int, dir string, probe train.Probe) error {
+// eosPhase trains model full-batch with opt for steps steps, writing dir,
+// with probe measuring on its schedule; on dev when it is not nil (the
+// probe then measures there too, as a train.DeviceProbe).
+func eosPhase(ctx context.Context, env *Env, model nn.Model, ds *data.Dataset, opt optim.Optimizer, steps int, dir string, probe train.Probe,
+	dev *train.Device) error {
 	tr, err := train.New(model, opt, ds, nil, train.Options{
+		Device: dev,
 		Epochs: steps, BatchSize: ds.Len(), Seed: env.Seed, Loss: objective.MSE, Flatten: true,
 		LogEvery: probe.Every(), CheckpointEvery: max(1, steps/4), Dir: dir, Resume: env.Resume,
 		Probes: []train.Probe{probe},
@@ -553,7 +559,9 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 		}
 		out.Values["gd_initial_lambda_max"] = init["lambda_max"]
 	}
-	if err := eosPhase(ctx, env, model, ds, gd, gdSteps, env.Dir, gdProbe); err != nil {
+	// GD trains on the device when there is one, λ₁ measured there too;
+	// normalized GD has no device optimizer and stays on the host.
+	if err := eosPhase(ctx, env, model, ds, gd, gdSteps, env.Dir, gdProbe, env.TrainDevice); err != nil {
 		return fmt.Errorf("GD phase: %w", err)
 	}
 	gdProbe.record(out, "gd")
@@ -614,7 +622,7 @@ func eosNet(ctx context.Context, env *Env, out *Outcome) error {
 		}
 		ngdProbe.warmFrom(gdProbe)
 		dir := filepath.Join(env.Dir, "ngd")
-		if err := eosPhase(ctx, env, model, ds, ngd, ngdSteps, dir, ngdProbe); err != nil {
+		if err := eosPhase(ctx, env, model, ds, ngd, ngdSteps, dir, ngdProbe, nil); err != nil {
 			return fmt.Errorf("normalized-GD phase: %w", err)
 		}
 		ngdProbe.record(out, "ngd")

@@ -89,6 +89,8 @@ type eosLambdaProbe struct {
 	cold       *curvature.Lanczos
 	verified   int
 	maxRelDiff float64
+
+	dev eosDeviceMeasurer // set while attached to a device (AttachDevice)
 }
 
 func newEOSLambdaProbe(op eosHessian, o eosLambdaOptions) (*eosLambdaProbe, error) {
@@ -123,13 +125,7 @@ func (p *eosLambdaProbe) Every() int { return p.o.every }
 // topRitz returns the largest eigenvalue of the leading k×k block of the
 // tridiagonal matrix (alpha, beta).
 func (p *eosLambdaProbe) topRitz(k int) (float64, error) {
-	copy(p.d, p.alpha[:k])
-	copy(p.e, p.beta[:k])
-	var impl gonum.Implementation
-	if !impl.Dsterf(k, p.d[:k], p.e[:max(k-1, 0)]) {
-		return math.NaN(), errors.New("tridiagonal eigenvalues did not converge")
-	}
-	return p.d[k-1], nil // ascending order
+	return p.topRitzOf(p.alpha, p.beta, k)
 }
 
 // lanczos runs the adaptive Lanczos process from start and leaves the top
@@ -198,8 +194,12 @@ func (p *eosLambdaProbe) lanczos(start []float64) (lambda, resid float64, k int,
 	return p.d[k-1], math.Abs(p.beta[k-1] * z[(k-1)*k+k-1]), k, nil
 }
 
-// Measure computes λ₁ and the derived values at the current parameters.
+// Measure computes λ₁ and the derived values at the current parameters,
+// on the device while the probe is attached to one (AttachDevice).
 func (p *eosLambdaProbe) Measure(step int) (map[string]float64, error) {
+	if p.dev != nil {
+		return p.dev.measure(step)
+	}
 	t0 := time.Now()
 	loss, err := p.op.Gradient(p.grad)
 	if err != nil {
@@ -220,7 +220,22 @@ func (p *eosLambdaProbe) Measure(step int) (map[string]float64, error) {
 	p.has = true
 	p.applies += iters
 	p.theta = p.op.ParamVector(p.theta)
-	normSq := floats.Dot(p.theta, p.theta)
+	out := p.values(lambda, resid, iters, loss, gnorm, floats.Dot(p.theta, p.theta))
+	out["lambda_max_seconds"] = time.Since(t0).Seconds()
+	p.count++
+	if p.cold != nil && p.count%p.o.verifyEvery == 0 && gnorm > 0 {
+		if err := p.cold.Run(p.grad, p.rng); err != nil {
+			return nil, fmt.Errorf("λ₁ probe at step %d: cold reference: %w", step, err)
+		}
+		p.verify(out, lambda, p.cold.RitzValues()[p.cold.Steps()-1])
+	}
+	return out, nil
+}
+
+// values are the measured quantities of one measurement: λ₁ with its
+// Lanczos step count and residual bound, and the derived sharpness ratios
+// at the loss, gradient norm and ‖θ‖² of the point.
+func (p *eosLambdaProbe) values(lambda, resid float64, iters int, loss, gnorm, normSq float64) map[string]float64 {
 	eta := p.o.lr()
 	out := map[string]float64{
 		"lambda_max":          lambda,
@@ -239,20 +254,17 @@ func (p *eosLambdaProbe) Measure(step int) (map[string]float64, error) {
 	if loss > 0 {
 		out["sqrt_sharpness"] = curvature.SqrtLossGDSharpness(eta, lambda, loss)
 	}
-	out["lambda_max_seconds"] = time.Since(t0).Seconds()
-	p.count++
-	if p.cold != nil && p.count%p.o.verifyEvery == 0 && gnorm > 0 {
-		if err := p.cold.Run(p.grad, p.rng); err != nil {
-			return nil, fmt.Errorf("λ₁ probe at step %d: cold reference: %w", step, err)
-		}
-		ref := p.cold.RitzValues()[p.cold.Steps()-1]
-		rel := (ref - lambda) / math.Abs(ref)
-		out["lambda_max_cold"] = ref
-		out["lambda_max_cold_rel_diff"] = rel
-		p.verified++
-		p.maxRelDiff = max(p.maxRelDiff, math.Abs(rel))
-	}
-	return out, nil
+	return out
+}
+
+// verify records a cold reference value ref of a measurement λ into out
+// and into the probe's verification summary.
+func (p *eosLambdaProbe) verify(out map[string]float64, lambda, ref float64) {
+	rel := (ref - lambda) / math.Abs(ref)
+	out["lambda_max_cold"] = ref
+	out["lambda_max_cold_rel_diff"] = rel
+	p.verified++
+	p.maxRelDiff = max(p.maxRelDiff, math.Abs(rel))
 }
 
 // warmFrom makes the next measurement start from q's last top Ritz vector

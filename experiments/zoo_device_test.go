@@ -18,30 +18,40 @@ import (
 // few kinds, so that a test can tell that the device really ran.
 type countingSet[T kernels.Float] struct {
 	kernels.Set[T]
-	calls *int
+	n *deviceCounts
 }
 
+// deviceCounts are the stand-in devices still open and the calls into
+// them: uploads and GEMMs, and Orthogonalize (only the device eigensolvers
+// call it).
+type deviceCounts struct{ open, calls, orth int }
+
 func (c countingSet[T]) Gemm(tA, tB bool, m, n, k int, alpha T, a, b kernels.Buffer[T], beta T, cc kernels.Buffer[T]) error {
-	*c.calls++
+	c.n.calls++
 	return c.Set.Gemm(tA, tB, m, n, k, alpha, a, b, beta, cc)
 }
 
 func (c countingSet[T]) Upload(dst kernels.Buffer[T], src []T) error {
-	*c.calls++
+	c.n.calls++
 	return c.Set.Upload(dst, src)
+}
+
+func (c countingSet[T]) Orthogonalize(v kernels.Buffer[T], basis []kernels.Buffer[T]) (float64, error) {
+	c.n.orth++
+	return c.Set.Orthogonalize(v, basis)
 }
 
 // standInDevice opens CPU kernel sets behind the device interface,
 // configured as the host engine configures its own, so that a device run
 // computes what the host run computes, bit for bit. It counts the devices
-// still open and the calls into them.
-func standInDevice(open, calls *int) func(string) (*train.Device, func() error, error) {
+// still open and the calls into them in n.
+func standInDevice(n *deviceCounts) func(string) (*train.Device, func() error, error) {
 	return func(string) (*train.Device, func() error, error) {
-		*open++
+		n.open++
 		c32 := kernels.NewCPU[float32](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS()})
 		c64 := kernels.NewCPU[float64](kernels.CPUOptions{BLAS: gorgonia.WhichBLAS()})
-		return &train.Device{Set32: countingSet[float32]{c32, calls}, Set64: countingSet[float64]{c64, calls}}, func() error {
-			*open--
+		return &train.Device{Set32: countingSet[float32]{c32, n}, Set64: countingSet[float64]{c64, n}}, func() error {
+			n.open--
 			c32.Close()
 			return c64.Close()
 		}, nil
@@ -49,16 +59,16 @@ func standInDevice(open, calls *int) func(string) (*train.Device, func() error, 
 }
 
 // runOnDevices runs experiment e on the CPU and on a stand-in device with
-// the same settings and returns both summaries and both metrics files.
-func runOnDevices(t *testing.T, e *Experiment, sets []string, metricsFile string) (cpu, dev *Summary, cpuMetrics, devMetrics string) {
+// the same settings, into dir/cpu and dir/cuda, and returns both
+// summaries, both metrics files and the device's call counts.
+func runOnDevices(t *testing.T, e *Experiment, sets []string, metricsFile, dir string) (cpu, dev *Summary, cpuMetrics, devMetrics string, n *deviceCounts) {
 	t.Helper()
-	open, calls := 0, 0
-	dir := t.TempDir()
+	n = &deviceCounts{}
 	run := func(device string) (*Summary, string) {
 		out := filepath.Join(dir, device)
 		var buf bytes.Buffer
 		s, err := Run(context.Background(), e, RunOptions{Out: out, Sets: append([]string{"device=" + device}, sets...),
-			Stdout: &buf, OpenDevice: standInDevice(&open, &calls)})
+			Stdout: &buf, OpenDevice: standInDevice(n)})
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", device, err, buf.String())
 		}
@@ -75,21 +85,21 @@ func runOnDevices(t *testing.T, e *Experiment, sets []string, metricsFile string
 		return s, string(b)
 	}
 	cpu, cpuMetrics = run("cpu")
-	if calls != 0 {
-		t.Fatalf("the CPU run called the device %d times", calls)
+	if n.calls != 0 {
+		t.Fatalf("the CPU run called the device %d times", n.calls)
 	}
 	dev, devMetrics = run("cuda")
-	if calls == 0 {
+	if n.calls == 0 {
 		t.Fatal("the device run never called the device's kernel sets")
 	}
-	t.Logf("%d uploads and GEMMs on the device", calls)
-	if open != 0 {
-		t.Errorf("%d stand-in devices left open", open)
+	t.Logf("%d uploads and GEMMs on the device", n.calls)
+	if n.open != 0 {
+		t.Errorf("%d stand-in devices left open", n.open)
 	}
 	if len(cpuMetrics) == 0 {
 		t.Fatal("empty metrics file")
 	}
-	return cpu, dev, cpuMetrics, devMetrics
+	return cpu, dev, cpuMetrics, devMetrics, n
 }
 
 // TestZooDeviceRunsMatchCPU trains the device-capable zoo experiments (the
@@ -120,7 +130,7 @@ func TestZooDeviceRunsMatchCPU(t *testing.T) {
 			if !tc.exp.Device {
 				t.Fatalf("%s does not opt in to devices", tc.exp.Name)
 			}
-			cpu, dev, a, b := runOnDevices(t, tc.exp, tc.sets, "metrics.jsonl")
+			cpu, dev, a, b, _ := runOnDevices(t, tc.exp, tc.sets, "metrics.jsonl", t.TempDir())
 			if a != b {
 				t.Errorf("metrics differ between the CPU and the device run:\n%s\n---\n%s", a, b)
 			}

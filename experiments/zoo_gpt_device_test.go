@@ -92,14 +92,14 @@ func gptHostVsDevice(t *testing.T, dev *train.Device, tol func(gt.Dtype) float64
 // TestDeviceGPTMatchesHost is gptHostVsDevice on a stand-in device (CPU
 // sets behind the device interface): equal bit for bit.
 func TestDeviceGPTMatchesHost(t *testing.T) {
-	open, calls := 0, 0
-	dev, closeDev, err := standInDevice(&open, &calls)("cuda")
+	var n deviceCounts
+	dev, closeDev, err := standInDevice(&n)("cuda")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeDev()
 	gptHostVsDevice(t, dev, func(gt.Dtype) float64 { return 0 })
-	if calls == 0 {
+	if n.calls == 0 {
 		t.Error("the device was not used")
 	}
 }
