@@ -145,18 +145,22 @@ func benchGradlab(reps, warmup int) ([]benchRow, error) {
 		return func(name string) (*harness.Workload, error) { return harness.NewMLPStep(name, b, st) }
 	}
 	blasN := fmt.Sprintf("OpenBLAS %d threads", n)
+	split := "GEMMs split over the kernel set's workers"
+	if n == 1 {
+		blasN, split = "OpenBLAS 1 thread", "OpenBLAS 1 thread, one worker"
+	}
 	makers := []mk{
 		{"step", "gorgonia", "TapeMachine + gorgonia AdamSolver, " + blasN, n, step(engine.Tape, harness.GorgoniaAdam)},
 		{"step", "gorgonia-1", "TapeMachine + gorgonia AdamSolver, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GorgoniaAdam)},
 		{"step", "tape", "TapeMachine + optim.Adam, " + blasN, n, step(engine.Tape, harness.GradlabAdam)},
 		{"step", "tape-1", "TapeMachine + optim.Adam, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradlabAdam)},
-		{"step", "engine", "engine + optim.Adam, GEMMs split over the kernel set's workers", 1, step(engine.Native, harness.GradlabAdam)},
+		{"step", "engine", "engine + optim.Adam, " + split, 1, step(engine.Native, harness.GradlabAdam)},
 		{"step", "engine-N", "engine + optim.Adam, " + blasN, n, step(engine.Native, harness.GradlabAdam)},
 		{"grad", "tape", blasN, n, step(engine.Tape, harness.GradOnly)},
 		{"grad", "tape-1", "OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradOnly)},
-		{"grad", "engine", "GEMMs split over the kernel set's workers", 1, step(engine.Native, harness.GradOnly)},
+		{"grad", "engine", split, 1, step(engine.Native, harness.GradOnly)},
 		{"grad", "engine-N", blasN, n, step(engine.Native, harness.GradOnly)},
-		{"hvp", "engine", "GEMMs split over the kernel set's workers", 1, harness.NewMLPHVP},
+		{"hvp", "engine", split, 1, harness.NewMLPHVP},
 	}
 	if n == 1 {
 		// Both thread counts are the same: keep one row of each.
