@@ -219,7 +219,7 @@ func classifyBuiltin[T kernels.Float](p *nodePlan[T], name, s string, in func(in
 			return fmt.Errorf("gorgonia.elemUnaryOp %q", s)
 		}
 		p.kind = kindNew
-		p.build = unaryBuilder[T](u, kernels.UnaryArgs{})
+		p.setUnary(u, kernels.UnaryArgs{})
 		return nil
 	case "elemBinOp":
 		f := strings.Fields(s)
@@ -373,8 +373,11 @@ func classifyLinAlg[T kernels.Float](p *nodePlan[T], s string, in func(int) []in
 	return nil
 }
 
-func unaryBuilder[T kernels.Float](u kernels.UnaryOp, args kernels.UnaryArgs) builder[T] {
-	return func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
+// setUnary plans p as one Unary call, and records the call for the fusion
+// pass (fuse_chain.go).
+func (p *nodePlan[T]) setUnary(u kernels.UnaryOp, args kernels.UnaryArgs) {
+	p.unary, p.unaryOp, p.unaryArgs = true, u, args
+	p.build = func(set kernels.Set[T], in []kernels.Buffer[T], out kernels.Buffer[T]) (step, error) {
 		return func() error { return set.Unary(u, out, in[0], args) }, nil
 	}
 }
@@ -448,17 +451,17 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 				u = kernels.ReLUSlope
 				p.slope, p.leak = true, leak
 			}
-			p.build = unaryBuilder[T](u, kernels.UnaryArgs{A: leak})
+			p.setUnary(u, kernels.UnaryArgs{A: leak})
 			return nil
 		}
 	case name == "Pow" && nch == 1:
 		scale, pw, shift := num("scale"), num("p"), num("shift")
 		if err == nil {
-			p.build = unaryBuilder[T](kernels.Pow, kernels.UnaryArgs{A: scale, B: pw, C: shift})
+			p.setUnary(kernels.Pow, kernels.UnaryArgs{A: scale, B: pw, C: shift})
 			return nil
 		}
 	case name == "Sigmoid" && nch == 1:
-		p.build = unaryBuilder[T](kernels.Sigmoid, kernels.UnaryArgs{})
+		p.setUnary(kernels.Sigmoid, kernels.UnaryArgs{})
 		return nil
 	case name == "Reshape" && nch == 1:
 		p.kind = kindAlias
@@ -493,7 +496,7 @@ func classifyOps[T kernels.Float](p *nodePlan[T], op gorgonia.Op, s string, in f
 			err = fmt.Errorf("GELU form in %q", s)
 		}
 		if err == nil && order >= 0 && order <= kernels.MaxGELUOrder && prod(in(0)) == p.size {
-			p.build = unaryBuilder[T](u, kernels.UnaryArgs{A: float64(order)})
+			p.setUnary(u, kernels.UnaryArgs{A: float64(order)})
 			return nil
 		}
 	case strings.HasPrefix(name, "MaxPool2d"):

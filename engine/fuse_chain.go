@@ -252,13 +252,9 @@ func formOf[T kernels.Float](p *nodePlan[T], plans []*nodePlan[T]) chainForm {
 		}
 		return chainForm{ok: true, operands: []chainOperand{{a, ia}, {b, ib}},
 			code: []kernels.ChainInstr{kernels.ChainBinary(p.binOp, -1, -2)}}
-	case len(p.children) == 1 && full(p.children[0]) && !p.binary && !p.repeat && p.label == "":
-		op, args, ok := unaryOf(p.n)
-		if !ok {
-			return chainForm{}
-		}
+	case len(p.children) == 1 && full(p.children[0]) && p.unary && p.label == "":
 		return chainForm{ok: true, operands: []chainOperand{{plan: p.children[0]}},
-			code: []kernels.ChainInstr{kernels.ChainUnary(op, -1, args)}}
+			code: []kernels.ChainInstr{kernels.ChainUnary(p.unaryOp, -1, p.unaryArgs)}}
 	}
 	return chainForm{}
 }
@@ -302,52 +298,4 @@ func broadcastInput(shape, stride []int, size, have int) (kernels.ChainInput, bo
 		return kernels.ChainInput{}, true
 	}
 	return kernels.ChainInput{Len: n, Inner: inner}, true
-}
-
-// unaryOf returns the Unary kernel and parameters classify gives node n
-// (builtin.go: gorgonia's elementwise unary ops and the unary ops of
-// package ops that run as one Unary call), and false for anything else.
-func unaryOf(n *gorgonia.Node) (kernels.UnaryOp, kernels.UnaryArgs, bool) {
-	if n == nil || n.Op() == nil {
-		return 0, kernels.UnaryArgs{}, false
-	}
-	op := n.Op()
-	s := op.String()
-	pkg, typ := opType(op)
-	if pkg == "gorgonia.org/gorgonia" {
-		u, ok := builtinUnary[s]
-		return u, kernels.UnaryArgs{}, ok && typ == "elemUnaryOp"
-	}
-	if pkg != opsPkg {
-		return 0, kernels.UnaryArgs{}, false
-	}
-	name, _, _ := strings.Cut(s, "{")
-	switch name {
-	case "ReLU", "ReLUSlope":
-		leak, err := opFloat(s, "leak")
-		u := kernels.ReLU
-		if name == "ReLUSlope" {
-			u = kernels.ReLUSlope
-		}
-		return u, kernels.UnaryArgs{A: leak}, err == nil
-	case "Pow":
-		scale, err1 := opFloat(s, "scale")
-		pw, err2 := opFloat(s, "p")
-		shift, err3 := opFloat(s, "shift")
-		return kernels.Pow, kernels.UnaryArgs{A: scale, B: pw, C: shift}, err1 == nil && err2 == nil && err3 == nil
-	case "Sigmoid":
-		return kernels.Sigmoid, kernels.UnaryArgs{}, true
-	case "GELU":
-		order, err := opFloat(s, "order")
-		k := int(order)
-		u := kernels.GELU
-		switch {
-		case strings.HasPrefix(s, "GELU{tanh,"):
-			u = kernels.GELUTanh
-		case !strings.HasPrefix(s, "GELU{erf,"):
-			return 0, kernels.UnaryArgs{}, false
-		}
-		return u, kernels.UnaryArgs{A: float64(k)}, err == nil && k >= 0 && k <= kernels.MaxGELUOrder
-	}
-	return 0, kernels.UnaryArgs{}, false
 }

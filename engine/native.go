@@ -57,6 +57,10 @@ type nodePlan[T kernels.Float] struct {
 	leak   float64          // its leak
 	label  string           // the step's op name when a fold replaced the node's op
 	relu   bool             // a ReLUBackward fold (its leak in leak)
+	// unary: one Unary call of unaryOp with unaryArgs (setUnary).
+	unary     bool
+	unaryOp   kernels.UnaryOp
+	unaryArgs kernels.UnaryArgs
 }
 
 // external is an input or constant buffer.
