@@ -388,6 +388,12 @@ func binLoop[T Float](op BinaryOp, d, a, b []T, sa, sb int) {
 				d[i] = binScalar(op, x, b[i])
 			}
 		}
+	case sa == 0 && sb == 0:
+		// Both operands repeated (e.g. a scalar broadcast): one value.
+		v := binScalar(op, a[0], b[0])
+		for i := range d {
+			d[i] = v
+		}
 	default:
 		ia, ib := 0, 0
 		for i := range d {

@@ -347,6 +347,18 @@ func testBinary[T kernels.Float](e *env[T]) {
 			e.check(fmt.Sprintf("%v %v∘%v", op, sh[0], sh[1]), e.down(db), want, nil)
 			e.free(ab, bb, db)
 		}
+		// A repetition (how the engine runs gorgonia's Repeat): the output
+		// is larger than both operands, so in some rows both are repeated.
+		a, b := gen(op, 3), gen(op, 1)
+		ab, bb, db := e.up(a), e.up(b), e.poisoned(3*4*5)
+		rep := kernels.Broadcast{Shape: []int{3, 4, 5}, StrideA: []int{1, 0, 0}, StrideB: []int{0, 0, 0}}
+		e.ok(e.s.Binary(op, db, ab, bb, &rep))
+		want := make([]float64, 60)
+		for i := range want {
+			want[i] = refBinary(op, a[i/20], b[0])
+		}
+		e.check(fmt.Sprintf("%v repeated [3]∘[] into [3 4 5]", op), e.down(db), want, nil)
+		e.free(ab, bb, db)
 	}
 }
 
