@@ -66,7 +66,7 @@ type Workload struct {
 	// cores). Measure runs one group at a time and lets the machine settle
 	// between groups.
 	Group string
-	close  []func() error
+	close []func() error
 }
 
 // Close releases the workload's programs.
@@ -213,8 +213,13 @@ const settle = 300 * time.Millisecond
 
 // Measure runs every workload warmup times, then reps times in turn
 // (round-robin within each Group, the groups one after the other in up to
-// five rounds), then counts allocations over a few more runs of each.
+// ten rounds), then counts allocations over a few more runs of each.
 func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
+	return MeasureSettled(ws, warmup, reps, settle)
+}
+
+// MeasureSettled is Measure with the given pause between groups.
+func MeasureSettled(ws []*Workload, warmup, reps int, pause time.Duration) ([]Stats, error) {
 	if reps < 1 {
 		return nil, fmt.Errorf("harness: reps %d < 1", reps)
 	}
@@ -248,7 +253,7 @@ func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
 	// round-robin, so that a changing machine load reaches every group.
 	rounds := 1
 	if len(groups) > 1 {
-		rounds = min(reps, 5)
+		rounds = min(reps, 10)
 	}
 	done := 0
 	for r := range rounds {
@@ -256,7 +261,7 @@ func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
 		done += n
 		for _, g := range groups {
 			if len(groups) > 1 {
-				time.Sleep(settle)
+				time.Sleep(pause)
 			}
 			for range n {
 				for _, i := range g {

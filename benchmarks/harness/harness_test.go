@@ -42,6 +42,57 @@ func TestMeasureRoundRobin(t *testing.T) {
 	}
 }
 
+// TestMeasureGroups checks that workloads of different groups are timed
+// in alternating blocks (round-robin inside a group, never interleaved with
+// another group), that every workload gets all its repetitions, and that
+// Before runs before every run.
+func TestMeasureGroups(t *testing.T) {
+	var order []string
+	befores := map[string]int{}
+	mk := func(name, group string) *Workload {
+		return &Workload{Name: name, Group: group,
+			Before: func() { befores[name]++ },
+			Run:    func() error { order = append(order, name); return nil }}
+	}
+	ws := []*Workload{mk("a", "x"), mk("b", "y"), mk("c", "x")}
+	const warmup, reps = 1, 20
+	st, err := MeasureSettled(ws, warmup, reps, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := order[warmup*len(ws) : len(order)-5*len(ws)]
+	counts := map[string]int{}
+	for _, n := range timed {
+		counts[n]++
+	}
+	for _, w := range ws {
+		if counts[w.Name] != reps {
+			t.Errorf("%s ran %d timed times, want %d", w.Name, counts[w.Name], reps)
+		}
+		// Before every warm-up and timed run, and once before the
+		// allocation-counting runs.
+		if want := warmup + reps + 1; befores[w.Name] != want {
+			t.Errorf("%s: Before ran %d times, want %d", w.Name, befores[w.Name], want)
+		}
+	}
+	// Inside group x, a and c alternate; b runs in blocks of its own.
+	var switches int
+	for i := 1; i < len(timed); i++ {
+		if (timed[i] == "b") != (timed[i-1] == "b") {
+			switches++
+		}
+		if timed[i] == "a" && timed[i-1] == "a" || timed[i] == "c" && timed[i-1] == "c" {
+			t.Fatalf("group x not round-robin: %v", timed)
+		}
+	}
+	if switches != 2*10-1 {
+		t.Errorf("%d switches between the groups over %v, want 19 (ten rounds)", switches, timed)
+	}
+	if len(st) != 3 || st[1].Reps != reps {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 // TestMLPStepVariantsAgree runs a few training steps of each variant from
 // the same initial parameters and batches: the three must follow the same
 // loss trajectory (the tape and the engine compute the same graph, and
