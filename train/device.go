@@ -47,15 +47,134 @@ type Device struct {
 // the gradients left there, and a DeviceOptimizer updating both in place.
 type DeviceStep[T kernels.Float] struct {
 	gp       *GradProgram // gp.prog runs on set; gp.grads is unused
-	set      kernels.Set[T]
-	opt      *optim.DeviceOptimizer[T]
+	up       *DeviceUpdate[T]
 	nodes    gorgonia.Nodes // parameter nodes, resident
 	frozen   gorgonia.Nodes // frozen parameter nodes the program reads, resident
-	params   []kernels.Buffer[T]
-	grads    []kernels.Buffer[T]
-	zeros    []kernels.Buffer[T] // views of one zero buffer, one per gradient
-	zeroBuf  kernels.Buffer[T]
-	hostSeen bool // the model's tensors hold the parameters on the set
+	hostSeen bool           // the model's tensors hold the parameters on the set
+}
+
+// DeviceOptions returns engine options that compile to kernel calls on set
+// (Backend Native, set in the slot of its element type).
+func DeviceOptions[T kernels.Float](set kernels.Set[T]) engine.Options {
+	o := engine.Options{Backend: engine.Native}
+	switch s := any(set).(type) {
+	case kernels.Set[float32]:
+		o.Set32 = s
+	case kernels.Set[float64]:
+		o.Set64 = s
+	}
+	return o
+}
+
+// DeviceUpdate is the update half of a training step on a kernel set: the
+// buffers of a compiled program's resident parameters and of the gradients
+// it leaves on its set, a DeviceOptimizer that updates the parameters
+// there in place, and a test of the gradients for non-finite elements on
+// the set. DeviceStep is built on it.
+type DeviceUpdate[T kernels.Float] struct {
+	set     kernels.Set[T]
+	opt     *optim.DeviceOptimizer[T]
+	params  []kernels.Buffer[T]
+	grads   []kernels.Buffer[T]
+	zeros   []kernels.Buffer[T] // views of one zero buffer, one per gradient
+	zeroBuf kernels.Buffer[T]
+}
+
+// NewDeviceUpdate takes the buffers of params (inputs of prog listed in
+// engine.Options.Resident) and of grads (outputs of prog listed in
+// engine.Options.DeviceOutputs, grads[i] the gradient for params[i]) and
+// makes an optimizer on prog's kernel set with the configuration, learning
+// rate and state of opt (an *optim.SGD, *optim.Adam or *optim.RMSprop).
+func NewDeviceUpdate[T kernels.Float](prog *engine.Program, params, grads gorgonia.Nodes, opt optim.Optimizer) (*DeviceUpdate[T], error) {
+	if len(params) != len(grads) {
+		return nil, fmt.Errorf("train: device update of %d parameters with %d gradients", len(params), len(grads))
+	}
+	set, err := engine.KernelSet[T](prog)
+	if err != nil {
+		return nil, fmt.Errorf("train: device program: %w", err)
+	}
+	u := &DeviceUpdate[T]{set: set}
+	if u.params, err = engine.Buffers[T](prog, params...); err != nil {
+		return nil, fmt.Errorf("train: device program: %w", err)
+	}
+	if u.grads, err = engine.Buffers[T](prog, grads...); err != nil {
+		return nil, fmt.Errorf("train: device program: %w", err)
+	}
+	if err := u.init(opt, params); err != nil {
+		return nil, errors.Join(err, u.Close())
+	}
+	return u, nil
+}
+
+func (u *DeviceUpdate[T]) init(opt optim.Optimizer, params gorgonia.Nodes) error {
+	var err error
+	shapes := make([][]int, len(params))
+	longest := 1
+	for i, n := range params {
+		shapes[i] = []int(n.Shape().Clone())
+		longest = max(longest, u.grads[i].Len())
+	}
+	if u.opt, err = optim.NewDeviceFrom(u.set, opt, shapes); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	if u.zeroBuf, err = u.set.Alloc(longest); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	if err := u.set.Fill(u.zeroBuf, 0); err != nil {
+		return fmt.Errorf("train: device: %w", err)
+	}
+	for _, g := range u.grads {
+		z, err := u.set.View(u.zeroBuf, 0, g.Len())
+		if err != nil {
+			return fmt.Errorf("train: device: %w", err)
+		}
+		u.zeros = append(u.zeros, z)
+	}
+	return nil
+}
+
+// Params returns the parameter buffers the optimizer updates (to bind
+// other programs to them).
+func (u *DeviceUpdate[T]) Params() []kernels.Buffer[T] { return u.params }
+
+// Optimizer returns the optimizer on the set.
+func (u *DeviceUpdate[T]) Optimizer() *optim.DeviceOptimizer[T] { return u.opt }
+
+// Finite reports whether every element of the gradients (as the last run
+// of the program left them) is finite.
+func (u *DeviceUpdate[T]) Finite() (bool, error) {
+	// g·0 is 0 for finite g and NaN for ±Inf or NaN, so a dot product with
+	// zeros tests every element in one reduction.
+	for i, g := range u.grads {
+		d, err := u.set.Dot(g, u.zeros[i])
+		if err != nil {
+			return false, fmt.Errorf("train: gradient %d: %w", i, err)
+		}
+		if d != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// SetLR sets the optimizer's learning rate.
+func (u *DeviceUpdate[T]) SetLR(lr float64) { u.opt.SetLR(lr) }
+
+// Step applies one optimizer step to the parameter buffers with the
+// gradient buffers.
+func (u *DeviceUpdate[T]) Step() error { return u.opt.Step(u.params, u.grads) }
+
+// Close releases the optimizer state and the scratch buffer (not the
+// program's buffers).
+func (u *DeviceUpdate[T]) Close() error {
+	var errs []error
+	if u.opt != nil {
+		errs = append(errs, u.opt.Close())
+	}
+	if u.zeroBuf != nil {
+		errs = append(errs, u.set.Free(u.zeroBuf))
+	}
+	return errors.Join(errs...)
 }
 
 // NewDeviceStep compiles the loss and gradient program of model (in
@@ -88,59 +207,20 @@ func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *dat
 		}
 	}
 	frozen := frozenInputs(model, obj, outputs)
-	eo := engine.Options{Backend: engine.Native, Resident: append(append(gorgonia.Nodes{}, obj.ParamNodes...), frozen...),
-		DeviceOutputs: grads}
-	switch s := any(set).(type) {
-	case kernels.Set[float32]:
-		eo.Set32 = s
-	case kernels.Set[float64]:
-		eo.Set64 = s
-	}
+	eo := DeviceOptions(set)
+	eo.Resident, eo.DeviceOutputs = append(append(gorgonia.Nodes{}, obj.ParamNodes...), frozen...), grads
 	if gp.prog, err = engine.CompileWith(obj.G, eo, outputs...); err != nil {
 		if gp.stats != nil {
 			gp.stats.ReleaseGraph(obj.G)
 		}
 		return nil, fmt.Errorf("train: device program: %w", err)
 	}
-	s := &DeviceStep[T]{gp: gp, set: set, nodes: obj.ParamNodes, frozen: frozen, hostSeen: true}
-	if err := s.init(opt, grads); err != nil {
+	s := &DeviceStep[T]{gp: gp, nodes: obj.ParamNodes, frozen: frozen, hostSeen: true}
+	if s.up, err = NewDeviceUpdate[T](gp.prog, obj.ParamNodes, grads, opt); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-func (s *DeviceStep[T]) init(opt optim.Optimizer, grads gorgonia.Nodes) error {
-	var err error
-	if s.params, err = engine.Buffers[T](s.gp.prog, s.nodes...); err != nil {
-		return fmt.Errorf("train: device program: %w", err)
-	}
-	if s.grads, err = engine.Buffers[T](s.gp.prog, grads...); err != nil {
-		return fmt.Errorf("train: device program: %w", err)
-	}
-	shapes := make([][]int, len(s.nodes))
-	longest := 1
-	for i, n := range s.nodes {
-		shapes[i] = []int(n.Shape().Clone())
-		longest = max(longest, s.grads[i].Len())
-	}
-	if s.opt, err = optim.NewDeviceFrom(s.set, opt, shapes); err != nil {
-		return fmt.Errorf("train: device: %w", err)
-	}
-	if s.zeroBuf, err = s.set.Alloc(longest); err != nil {
-		return fmt.Errorf("train: device: %w", err)
-	}
-	if err := s.set.Fill(s.zeroBuf, 0); err != nil {
-		return fmt.Errorf("train: device: %w", err)
-	}
-	for _, g := range s.grads {
-		z, err := s.set.View(s.zeroBuf, 0, g.Len())
-		if err != nil {
-			return fmt.Errorf("train: device: %w", err)
-		}
-		s.zeros = append(s.zeros, z)
-	}
-	return nil
 }
 
 // Run computes the loss and the gradients (left on the set) on examples
@@ -159,26 +239,16 @@ func (s *DeviceStep[T]) Run(ds *data.Dataset, idx []int) (loss float64, finite b
 	if loss, err = p.prog.Scalar(0); err != nil {
 		return math.NaN(), false, err
 	}
-	// g·0 is 0 for finite g and NaN for ±Inf or NaN, so a dot product with
-	// zeros tests every element in one reduction.
-	for i, g := range s.grads {
-		d, err := s.set.Dot(g, s.zeros[i])
-		if err != nil {
-			return loss, false, fmt.Errorf("train: gradient %d: %w", i, err)
-		}
-		if d != 0 {
-			return loss, false, nil
-		}
-	}
-	return loss, true, nil
+	finite, err = s.up.Finite()
+	return loss, finite, err
 }
 
 // Update applies one optimizer step with the gradients of the last Run at
 // learning rate lr, then folds the last Run's batch statistics into the
 // model's running statistics (models with batch norm).
 func (s *DeviceStep[T]) Update(lr float64) error {
-	s.opt.SetLR(lr)
-	if err := s.opt.Step(s.params, s.grads); err != nil {
+	s.up.SetLR(lr)
+	if err := s.up.Step(); err != nil {
 		return err
 	}
 	s.hostSeen = false
@@ -229,7 +299,7 @@ func (s *DeviceStep[T]) Attach(p DeviceProbe) (detach func() error, err error) {
 // SyncOptimizer hands the device optimizer's state to the host optimizer
 // opt (for checkpoints and at the end of training).
 func (s *DeviceStep[T]) SyncOptimizer(opt optim.Optimizer) error {
-	st, err := s.opt.State()
+	st, err := s.up.opt.State()
 	if err != nil {
 		return fmt.Errorf("train: device optimizer: %w", err)
 	}
@@ -241,7 +311,7 @@ func (s *DeviceStep[T]) SyncOptimizer(opt optim.Optimizer) error {
 
 // LoadOptimizer replaces the device optimizer's state with opt's.
 func (s *DeviceStep[T]) LoadOptimizer(opt optim.Optimizer) error {
-	if err := s.opt.SetState(opt.State()); err != nil {
+	if err := s.up.opt.SetState(opt.State()); err != nil {
 		return fmt.Errorf("train: device optimizer: %w", err)
 	}
 	return nil
@@ -250,11 +320,8 @@ func (s *DeviceStep[T]) LoadOptimizer(opt optim.Optimizer) error {
 // Close releases the program, the optimizer state and the scratch buffer.
 func (s *DeviceStep[T]) Close() error {
 	var errs []error
-	if s.opt != nil {
-		errs = append(errs, s.opt.Close())
-	}
-	if s.zeroBuf != nil {
-		errs = append(errs, s.set.Free(s.zeroBuf))
+	if s.up != nil {
+		errs = append(errs, s.up.Close())
 	}
 	errs = append(errs, s.gp.Close())
 	return errors.Join(errs...)
@@ -321,7 +388,7 @@ func newDeviceEvalProgram[T kernels.Float](s *DeviceStep[T], model nn.Model, ds 
 		}
 		o.Resident = append(o.Resident, n)
 		if shared {
-			o.Bind = append(o.Bind, engine.Bind[T](n, s.params[i]))
+			o.Bind = append(o.Bind, engine.Bind[T](n, s.up.params[i]))
 		} else {
 			refresh = append(refresh, n)
 		}
