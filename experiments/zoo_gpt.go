@@ -20,7 +20,7 @@ import (
 // default) and checks that its validation loss falls below the unigram
 // baseline by the configured fraction; it writes a sample of generated
 // text to sample.txt. With --device it trains on the device's kernel set
-// (trainLMOnDevice); the sample is drawn on the host.
+// (a deviceLMStepper); the sample is drawn on the host.
 func ZooGPT() *Experiment {
 	params := []config.Param{
 		{Key: "data.path", Default: "", Help: "UTF-8 text file (default: the Opticks text shipped with Go)"},

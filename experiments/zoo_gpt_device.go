@@ -4,316 +4,136 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 
 	"gorgonia.org/gorgonia"
 	gt "gorgonia.org/tensor"
 
-	"github.com/gradlab/gradlab/autodiff"
-	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/engine"
 	"github.com/gradlab/gradlab/kernels"
 	"github.com/gradlab/gradlab/nn"
-	"github.com/gradlab/gradlab/ops"
 	"github.com/gradlab/gradlab/optim"
-	"github.com/gradlab/gradlab/tensor"
 	"github.com/gradlab/gradlab/train"
 )
 
-// lmDeviceGraph is a GPT's next-token objective on its own graph for
-// batches of batch windows of context tokens, in one mode, as
-// nn.NewLMProgram builds it: token ids [batch, context] and one-hot next
-// tokens [batch·context, vocab] written in place, the mean cross-entropy,
-// and the trainable parameter nodes (in the order of Params().Trainable()).
-type lmDeviceGraph struct {
-	g      *gorgonia.ExprGraph
-	m      *nn.GPT // in the graph's mode
-	ids    *gt.Dense
-	oh     *gt.Dense
-	loss   *gorgonia.Node
-	params gorgonia.Nodes
+// deviceLMStepper is nn.TrainLM's step on a kernel set (an nn.LMStepper
+// for nn.TrainLMWith): nn's LM programs compiled on the set, the
+// parameters resident there, the gradients left there and a
+// train.DeviceUpdate with opt's configuration (SGD, Adam or RMSprop)
+// updating both in place; the validation program reads the same parameter
+// buffers (engine.Bind). Each step uploads the batch (and the dropout
+// masks) and downloads the loss; the logits stay on the set. The programs,
+// the dropout masks and the optimizer are those of the host stepper, so
+// on the CPU set a run equals the host's bit for bit. Close brings the
+// parameters back to the model's tensors.
+type deviceLMStepper[T kernels.Float] struct {
+	tp, ep *nn.LMProgram
+	up     *train.DeviceUpdate[T]
 }
 
-func newLMDeviceGraph(m *nn.GPT, mode nn.Mode, batch, context int) (*lmDeviceGraph, error) {
-	mm := m.WithMode(mode).(*nn.GPT)
-	g := gorgonia.NewGraph()
-	bind, err := nn.Bind(g, m.Params())
-	if err != nil {
-		return nil, err
-	}
-	dt := m.Params()[0].Value.Dtype()
-	vocab := m.Config().Vocab
-	ids, err := tensor.Zeros(dt, batch, context)
-	if err != nil {
-		return nil, err
-	}
-	oh, err := tensor.Zeros(dt, batch*context, vocab)
-	if err != nil {
-		return nil, err
-	}
-	xn := gorgonia.NewMatrix(g, dt, gorgonia.WithShape(batch, context), gorgonia.WithValue(ids), gorgonia.WithName("tokens"))
-	tn := gorgonia.NewMatrix(g, dt, gorgonia.WithShape(batch*context, vocab), gorgonia.WithValue(oh), gorgonia.WithName("next_tokens"))
-	logits, err := mm.Forward(bind, xn)
-	if err != nil {
-		return nil, err
-	}
-	loss, err := ops.SoftmaxCrossEntropy(logits, tn)
-	if err != nil {
-		return nil, err
-	}
-	return &lmDeviceGraph{g: g, m: mm, ids: ids, oh: oh, loss: loss, params: bind.Nodes(m.Params().Trainable())}, nil
-}
-
-// fill writes a batch of windows (row-major token ids and next tokens)
-// into the graph's input tensors.
-func (l *lmDeviceGraph) fill(inputs, targets []int) {
-	V := l.m.Config().Vocab
-	switch s := l.ids.Data().(type) {
-	case []float32:
-		oh := l.oh.Data().([]float32)
-		clear(oh)
-		for i, t := range inputs {
-			s[i] = float32(t)
-			oh[i*V+targets[i]] = 1
-		}
-	case []float64:
-		oh := l.oh.Data().([]float64)
-		clear(oh)
-		for i, t := range inputs {
-			s[i] = float64(t)
-			oh[i*V+targets[i]] = 1
-		}
-	}
-}
-
-// trainLMOnDevice is nn.TrainLM with the training step on a kernel set:
-// the parameters stay resident in set's memory, the gradients are left
-// there and a DeviceOptimizer with opt's configuration (SGD, Adam or
-// RMSprop) updates both in place; the validation program reads the same
-// parameter buffers (engine.Bind). Each step uploads the batch (and the
-// dropout masks) and downloads the loss; a dot product of every gradient
-// with zeros tests it for non-finite elements on the set. The windows, the
-// dropout masks, the learning rates and the validation batches are those
-// of nn.TrainLM with the same configuration, so on the CPU set the run
-// equals the host's bit for bit. At the end the parameters come back to
-// the model's tensors.
-func trainLMOnDevice[T kernels.Float](ctx context.Context, m *nn.GPT, opt optim.Optimizer, set kernels.Set[T], trainTok, valTok []int,
-	c nn.LMConfig) (res nn.LMResult, err error) {
-	if c.Steps <= 0 || c.Batch <= 0 {
-		return res, fmt.Errorf("LM on a device: need positive steps and batch, got %d and %d", c.Steps, c.Batch)
-	}
-	if c.Context <= 0 {
-		c.Context = m.Config().Context
-	}
-	if c.EvalBatches <= 0 {
-		c.EvalBatches = 8
-	}
+// newDeviceLMStepper builds the stepper of m for c on set, with an
+// optimizer configured as opt.
+func newDeviceLMStepper[T kernels.Float](set kernels.Set[T], opt optim.Optimizer, m *nn.GPT, c nn.LMConfig) (_ nn.LMStepper, err error) {
 	for _, p := range m.Params() {
 		if p.Frozen {
-			return res, fmt.Errorf("LM on a device: frozen parameter %s is not supported", p.Name)
+			return nil, fmt.Errorf("LM on a device: frozen parameter %s is not supported", p.Name)
 		}
 	}
-	sampler, err := data.NewWindowSampler(trainTok, c.Context, c.Batch, c.Seed)
-	if err != nil {
-		return res, err
-	}
-	vs, err := data.NewWindowSampler(valTok, c.Context, c.Batch, c.Seed^0x76616c)
-	if err != nil {
-		return res, err
-	}
-	tg, err := newLMDeviceGraph(m, nn.Training, c.Batch, c.Context)
-	if err != nil {
-		return res, err
-	}
-	grads, err := autodiff.Grad(tg.loss, tg.params...)
-	if err != nil {
-		return res, fmt.Errorf("LM gradient: %w", err)
-	}
-	eo := engine.Options{Backend: engine.Native, Resident: tg.params, DeviceOutputs: grads}
-	if eo.Set32, eo.Set64, err = setsOf(set); err != nil {
-		return res, err
-	}
-	prog, err := engine.CompileWith(tg.g, eo, append(gorgonia.Nodes{tg.loss}, grads...)...)
-	if err != nil {
-		return res, fmt.Errorf("LM device program: %w", err)
-	}
-	defer func() { err = errors.Join(err, prog.Close()) }()
-	if prog.Fallback() != "" {
-		return res, fmt.Errorf("LM device program falls back to the TapeMachine: %s", prog.Fallback())
-	}
-	params, err := engine.Buffers[T](prog, tg.params...)
-	if err != nil {
-		return res, err
-	}
-	gbufs, err := engine.Buffers[T](prog, grads...)
-	if err != nil {
-		return res, err
-	}
-
-	eg, err := newLMDeviceGraph(m, nn.Evaluation, c.Batch, c.Context)
-	if err != nil {
-		return res, err
-	}
-	ev := engine.Options{Backend: engine.Native, Resident: eg.params}
-	if ev.Set32, ev.Set64, err = setsOf(set); err != nil {
-		return res, err
-	}
-	for i, n := range eg.params {
-		ev.Bind = append(ev.Bind, engine.Bind[T](n, params[i]))
-	}
-	evProg, err := engine.CompileWith(eg.g, ev, eg.loss)
-	if err != nil {
-		return res, fmt.Errorf("LM device validation program: %w", err)
-	}
-	defer func() { err = errors.Join(err, evProg.Close()) }()
-
-	shapes := make([][]int, len(tg.params))
-	longest := 1
-	for i, n := range tg.params {
-		shapes[i] = []int(n.Shape().Clone())
-		longest = max(longest, gbufs[i].Len())
-	}
-	dopt, err := optim.NewDeviceFrom(set, opt, shapes)
-	if err != nil {
-		return res, fmt.Errorf("LM on a device: %w", err)
-	}
-	defer func() { err = errors.Join(err, dopt.Close()) }()
-	zero, err := set.Alloc(longest)
-	if err != nil {
-		return res, err
-	}
-	defer func() { err = errors.Join(err, set.Free(zero)) }()
-	if err := set.Fill(zero, 0); err != nil {
-		return res, err
-	}
-	zeros := make([]kernels.Buffer[T], len(gbufs))
-	for i, g := range gbufs {
-		if zeros[i], err = set.View(zero, 0, g.Len()); err != nil {
-			return res, err
-		}
-	}
-	finite := func() (bool, error) {
-		// g·0 is 0 for finite g and NaN otherwise.
-		for i, g := range gbufs {
-			d, err := set.Dot(g, zeros[i])
-			if err != nil {
-				return false, err
-			}
-			if d != 0 {
-				return false, nil
-			}
-		}
-		return true, nil
-	}
-
-	drop := rand.New(rand.NewPCG(c.Seed, 0x64726f70)) // nn.NewLMProgram's dropout stream
-	n := c.Batch * c.Context
-	in, tgt := make([]int, n), make([]int, n)
-	validate := func() (float64, error) {
-		if err := vs.SetStep(0); err != nil {
-			return math.NaN(), err
-		}
-		var s float64
-		for k := 0; k < c.EvalBatches; k++ {
-			if err := vs.NextInto(in, tgt); err != nil {
-				return math.NaN(), err
-			}
-			eg.fill(in, tgt)
-			if err := evProg.Run(); err != nil {
-				return math.NaN(), err
-			}
-			l, err := evProg.Scalar(0)
-			if err != nil {
-				return math.NaN(), err
-			}
-			s += l
-		}
-		return s / float64(c.EvalBatches), nil
-	}
-	var sum float64
-	var cnt int
-	for step := 0; step < c.Steps; step++ {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		if err := sampler.NextInto(in, tgt); err != nil {
-			return res, err
-		}
-		if c.LR != nil {
-			dopt.SetLR(c.LR(step))
-		}
-		tg.fill(in, tgt)
-		if err := tg.m.ResampleDropout(tg.g, drop); err != nil {
-			return res, err
-		}
-		if err := prog.Run(); err != nil {
-			return res, fmt.Errorf("LM step %d: %w", step, err)
-		}
-		l, err := prog.Scalar(0)
+	s := &deviceLMStepper[T]{}
+	defer func() {
 		if err != nil {
-			return res, fmt.Errorf("LM step %d: %w", step, err)
+			err = errors.Join(err, s.release())
 		}
-		ok, err := finite()
-		if err != nil {
-			return res, fmt.Errorf("LM step %d: %w", step, err)
-		}
-		if math.IsNaN(l) || math.IsInf(l, 0) || !ok {
-			return res, fmt.Errorf("LM step %d: loss %v, diverged", step, l)
-		}
-		if err := dopt.Step(params, gbufs); err != nil {
-			return res, fmt.Errorf("LM step %d: %w", step, err)
-		}
-		sum += l
-		cnt++
-		res.Steps = step + 1
-		if (c.EvalEvery > 0 && res.Steps%c.EvalEvery == 0) || res.Steps == c.Steps {
-			v, err := validate()
-			if err != nil {
-				return res, fmt.Errorf("LM validation at step %d: %w", res.Steps, err)
-			}
-			res.TrainLoss, res.ValLoss = sum/float64(cnt), v
-			if c.Log != nil {
-				c.Log(res.Steps, res.TrainLoss, v)
-			}
-			sum, cnt = 0, 0
-		}
+	}()
+	if s.tp, err = nn.NewLMProgramWith(m, nn.Training, c.Batch, c.Context, true, c.Seed, func(n nn.LMNodes) (engine.Options, error) {
+		o := train.DeviceOptions(set)
+		o.Resident, o.DeviceOutputs = n.Params, append(append(gorgonia.Nodes{}, n.Grads...), n.Logits)
+		return o, nil
+	}); err != nil {
+		return nil, fmt.Errorf("LM device program: %w", err)
 	}
-	if err := prog.Download(tg.params...); err != nil {
-		return res, fmt.Errorf("LM on a device: parameters: %w", err)
+	if fb := s.tp.Program().Fallback(); fb != "" {
+		return nil, fmt.Errorf("LM device program falls back to the TapeMachine: %s", fb)
 	}
-	return res, nil
+	n := s.tp.Nodes()
+	if s.up, err = train.NewDeviceUpdate[T](s.tp.Program(), n.Params, n.Grads, opt); err != nil {
+		return nil, fmt.Errorf("LM on a device: %w", err)
+	}
+	if s.ep, err = nn.NewLMProgramWith(m, nn.Evaluation, c.Batch, c.Context, false, 0, func(n nn.LMNodes) (engine.Options, error) {
+		o := train.DeviceOptions(set)
+		o.Resident, o.DeviceOutputs = n.Params, gorgonia.Nodes{n.Logits}
+		for i, p := range n.Params {
+			o.Bind = append(o.Bind, engine.Bind[T](p, s.up.Params()[i]))
+		}
+		return o, nil
+	}); err != nil {
+		return nil, fmt.Errorf("LM device validation program: %w", err)
+	}
+	return s, nil
 }
 
-// setsOf places set into the engine's float32 or float64 slot.
-func setsOf[T kernels.Float](set kernels.Set[T]) (kernels.Set[float32], kernels.Set[float64], error) {
-	switch s := any(set).(type) {
-	case kernels.Set[float32]:
-		return s, nil, nil
-	case kernels.Set[float64]:
-		return nil, s, nil
+func (s *deviceLMStepper[T]) SetLR(lr float64) { s.up.SetLR(lr) }
+
+func (s *deviceLMStepper[T]) Grad(inputs, targets []int) (float64, bool, error) {
+	l, err := s.tp.Loss(inputs, targets)
+	if err != nil {
+		return l, false, err
 	}
-	return nil, nil, fmt.Errorf("kernel set %T of an unknown element type", set)
+	finite, err := s.up.Finite()
+	return l, finite, err
 }
 
-// trainLM trains m with nn.TrainLM on the host, or with trainLMOnDevice on
-// dev's set for the model's dtype when dev is not nil.
+func (s *deviceLMStepper[T]) Update() error { return s.up.Step() }
+
+func (s *deviceLMStepper[T]) Validate(inputs, targets []int) (float64, error) {
+	return s.ep.Loss(inputs, targets)
+}
+
+// Close downloads the parameters into the model's tensors and releases
+// the programs and the optimizer.
+func (s *deviceLMStepper[T]) Close() error {
+	var err error
+	if err = s.tp.Program().Download(s.tp.Nodes().Params...); err != nil {
+		err = fmt.Errorf("LM on a device: parameters: %w", err)
+	}
+	return errors.Join(err, s.release())
+}
+
+// release closes what the stepper holds, the validation program (bound to
+// the training program's buffers) first.
+func (s *deviceLMStepper[T]) release() error {
+	var errs []error
+	if s.ep != nil {
+		errs = append(errs, s.ep.Close())
+	}
+	if s.up != nil {
+		errs = append(errs, s.up.Close())
+	}
+	if s.tp != nil {
+		errs = append(errs, s.tp.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// trainLM trains m with nn.TrainLM on the host, or with nn.TrainLMWith and
+// a deviceLMStepper on dev's set for the model's dtype when dev is not nil.
 func trainLM(ctx context.Context, dev *train.Device, m *nn.GPT, opt optim.Optimizer, trainTok, valTok []int, c nn.LMConfig) (nn.LMResult, error) {
 	if dev == nil {
 		return nn.TrainLM(ctx, m, opt, trainTok, valTok, c)
 	}
+	var newStepper func(*nn.GPT, nn.LMConfig) (nn.LMStepper, error)
 	switch dt := m.Params()[0].Value.Dtype(); dt {
 	case gt.Float32:
 		if dev.Set32 == nil {
 			return nn.LMResult{}, errors.New("device has no float32 kernel set")
 		}
-		return trainLMOnDevice(ctx, m, opt, dev.Set32, trainTok, valTok, c)
+		newStepper = func(m *nn.GPT, c nn.LMConfig) (nn.LMStepper, error) { return newDeviceLMStepper(dev.Set32, opt, m, c) }
 	case gt.Float64:
 		if dev.Set64 == nil {
 			return nn.LMResult{}, errors.New("device has no float64 kernel set")
 		}
-		return trainLMOnDevice(ctx, m, opt, dev.Set64, trainTok, valTok, c)
+		newStepper = func(m *nn.GPT, c nn.LMConfig) (nn.LMStepper, error) { return newDeviceLMStepper(dev.Set64, opt, m, c) }
 	default:
 		return nn.LMResult{}, fmt.Errorf("GPT of dtype %v on a device", dt)
 	}
+	return nn.TrainLMWith(ctx, m, trainTok, valTok, c, newStepper)
 }

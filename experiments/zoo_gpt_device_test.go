@@ -23,7 +23,7 @@ type lmLog struct {
 // gptHostVsDevice trains the character GPT of zoo-gpt-text (two blocks,
 // dropout, Adam with warm-up and cosine decay) for a dozen steps on a
 // synthetic token stream, with nn.TrainLM on the host and with
-// trainLMOnDevice on dev (same windows, dropout masks and learning rates),
+// a deviceLMStepper on dev (same windows, dropout masks and learning rates),
 // in both dtypes, and requires every logged training and validation loss
 // to agree to tol(dtype) relative.
 func gptHostVsDevice(t *testing.T, dev *train.Device, tol func(gt.Dtype) float64) {

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -353,7 +354,7 @@ type LMProgram struct {
 	mode     Mode
 	batch, T int
 	ids, oh  *gt.Dense
-	logits   *gorgonia.Node
+	nodes    LMNodes
 	prog     *engine.Program
 	g        *gorgonia.ExprGraph
 	params   Params
@@ -361,10 +362,34 @@ type LMProgram struct {
 	drop     *rand.Rand
 }
 
+// LMNodes are the nodes of an LMProgram's graph that engine options refer
+// to (NewLMProgramWith).
+type LMNodes struct {
+	// Params are the trainable parameter inputs, in the order of
+	// LMProgram.Params.
+	Params gorgonia.Nodes
+	// Grads are the gradients of Loss with respect to Params, outputs 2,
+	// 3, … of the program (nil for a program without gradients).
+	Grads gorgonia.Nodes
+	// Loss and Logits are outputs 0 and 1 of the program.
+	Loss, Logits *gorgonia.Node
+}
+
 // NewLMProgram builds the objective of m in the given mode for batches of
 // batch windows of context tokens; grad adds the gradient. seed drives the
-// dropout masks of training-mode programs.
+// dropout masks of training-mode programs. It compiles with the engine's
+// default options.
 func NewLMProgram(m *GPT, mode Mode, batch, context int, grad bool, seed uint64) (*LMProgram, error) {
+	return NewLMProgramWith(m, mode, batch, context, grad, seed, nil)
+}
+
+// NewLMProgramWith is NewLMProgram compiled with the engine options that
+// opts returns for the graph's nodes (e.g. a kernel set, resident
+// parameters, gradients left on the set, parameters bound to another
+// program's buffers); nil opts means the default options. The program's
+// graph and its outputs are the same either way.
+func NewLMProgramWith(m *GPT, mode Mode, batch, context int, grad bool, seed uint64,
+	opts func(LMNodes) (engine.Options, error)) (*LMProgram, error) {
 	if batch <= 0 || context <= 0 || context > m.cfg.Context {
 		return nil, fmt.Errorf("nn: LM program for %d windows of %d tokens (context %d)", batch, context, m.cfg.Context)
 	}
@@ -393,34 +418,56 @@ func NewLMProgram(m *GPT, mode Mode, batch, context int, grad bool, seed uint64)
 	if err != nil {
 		return nil, err
 	}
-	p := &LMProgram{m: mm, mode: mode, batch: batch, T: context, ids: ids, oh: oh, logits: logits, g: g,
+	p := &LMProgram{m: mm, mode: mode, batch: batch, T: context, ids: ids, oh: oh, g: g,
 		params: m.Params().Trainable(), drop: rand.New(rand.NewPCG(seed, 0x64726f70))}
+	p.nodes = LMNodes{Params: bind.Nodes(p.params), Loss: loss, Logits: logits}
 	outs := gorgonia.Nodes{loss, logits}
 	if grad {
-		gs, err := autodiff.Grad(loss, bind.Nodes(p.params)...)
-		if err != nil {
+		if p.nodes.Grads, err = autodiff.Grad(loss, p.nodes.Params...); err != nil {
 			return nil, fmt.Errorf("nn: LM gradient: %w", err)
 		}
-		outs = append(outs, gs...)
-		p.grads = make(tensor.List, len(gs))
+		outs = append(outs, p.nodes.Grads...)
+		p.grads = make(tensor.List, len(p.nodes.Grads))
 	}
-	if p.prog, err = engine.Compile(g, outs...); err != nil {
+	var o engine.Options
+	if opts != nil {
+		if o, err = opts(p.nodes); err != nil {
+			p.forget()
+			return nil, fmt.Errorf("nn: LM program options: %w", err)
+		}
+	}
+	if p.prog, err = engine.CompileWith(g, o, outs...); err != nil {
+		p.forget()
 		return nil, err
 	}
 	return p, nil
 }
 
+// forget drops the model's record of the graph's dropout masks.
+func (p *LMProgram) forget() {
+	p.m.rec.mu.Lock()
+	delete(p.m.rec.masks, p.g)
+	p.m.rec.mu.Unlock()
+}
+
 // Params returns the trainable parameters in the order of the gradients.
 func (p *LMProgram) Params() Params { return p.params }
 
-// Run evaluates the objective on inputs and targets, batch×context
-// row-major token ids (as a WindowSampler gives them); targets may be nil
-// for logits only (the loss is then meaningless). Gradients are valid until
-// the next Run.
-func (p *LMProgram) Run(inputs, targets []int) (float64, tensor.List, error) {
+// Nodes returns the graph's parameter, gradient, loss and logit nodes.
+func (p *LMProgram) Nodes() LMNodes { return p.nodes }
+
+// Program returns the compiled program (for its buffers on a kernel set,
+// Upload and Download).
+func (p *LMProgram) Program() *engine.Program { return p.prog }
+
+// Fill writes a batch into the program's inputs: inputs and targets are
+// batch×context row-major token ids (as a WindowSampler gives them);
+// targets may be nil for logits only (the loss is then meaningless). A
+// training-mode program also draws new dropout masks.
+func (p *LMProgram) Fill(inputs, targets []int) error {
 	n := p.batch * p.T
 	if len(inputs) != n || (targets != nil && len(targets) != n) {
-		return math.NaN(), nil, fmt.Errorf("nn: LM batch of %d inputs and %d targets, want %d", len(inputs), len(targets), n)
+		return fmt.Errorf("nn: LM batch of %d inputs and %d targets, want %d", len(inputs), len(targets), n)
 	}
 	V := p.m.cfg.Vocab
 	switch s := p.ids.Data().(type) {
@@ -444,14 +491,28 @@ func (p *LMProgram) Run(inputs, targets []int) (float64, tensor.List, error) {
 		}
 	}
 	if p.mode == Training {
-		if err := p.m.ResampleDropout(p.g, p.drop); err != nil {
-			return math.NaN(), nil, err
-		}
+		return p.m.ResampleDropout(p.g, p.drop)
+	}
+	return nil
+}
+
+// Loss fills the batch (Fill), runs the program and returns the loss;
+// the other outputs stay in the program.
+func (p *LMProgram) Loss(inputs, targets []int) (float64, error) {
+	if err := p.Fill(inputs, targets); err != nil {
+		return math.NaN(), err
 	}
 	if err := p.prog.Run(); err != nil {
-		return math.NaN(), nil, err
+		return math.NaN(), err
 	}
-	l, err := p.prog.Scalar(0)
+	return p.prog.Scalar(0)
+}
+
+// Run evaluates the objective on a batch as Loss does and returns the
+// gradients too (nil for a program without them). Gradients are valid
+// until the next Run.
+func (p *LMProgram) Run(inputs, targets []int) (float64, tensor.List, error) {
+	l, err := p.Loss(inputs, targets)
 	if err != nil {
 		return math.NaN(), nil, err
 	}
@@ -471,9 +532,7 @@ func (p *LMProgram) Logits() (*gt.Dense, error) { return p.prog.Dense(1) }
 
 // Close releases the program.
 func (p *LMProgram) Close() error {
-	p.m.rec.mu.Lock()
-	delete(p.m.rec.masks, p.g)
-	p.m.rec.mu.Unlock()
+	p.forget()
 	return p.prog.Close()
 }
 
@@ -523,10 +582,83 @@ type LMResult struct {
 	ValLoss   float64 // last validation loss
 }
 
+// LMStepper takes TrainLM's steps and validation passes: it holds a
+// training-mode program with gradients, an evaluation-mode program and an
+// optimizer, on the host (TrainLM) or elsewhere (TrainLMWith). Batches are
+// batch×context row-major token ids as a data.WindowSampler gives them.
+type LMStepper interface {
+	// SetLR sets the optimizer's learning rate.
+	SetLR(lr float64)
+	// Grad computes the training loss of a batch and its gradient, and
+	// reports whether every gradient element is finite.
+	Grad(inputs, targets []int) (loss float64, finite bool, err error)
+	// Update applies one optimizer step with the gradient of the last Grad.
+	Update() error
+	// Validate returns the evaluation-mode loss of a batch.
+	Validate(inputs, targets []int) (float64, error)
+	// Close releases the programs; the model's parameter tensors then
+	// hold the trained values.
+	Close() error
+}
+
+// hostLMStepper is TrainLM's LMStepper: both programs compiled with the
+// default engine options, the optimizer stepping the model's tensors.
+type hostLMStepper struct {
+	opt    optim.Optimizer
+	tp, ep *LMProgram
+	params tensor.List
+	grads  tensor.List
+}
+
+func newHostLMStepper(m *GPT, opt optim.Optimizer, c LMConfig) (LMStepper, error) {
+	tp, err := NewLMProgram(m, Training, c.Batch, c.Context, true, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := NewLMProgram(m, Evaluation, c.Batch, c.Context, false, 0)
+	if err != nil {
+		return nil, errors.Join(err, tp.Close())
+	}
+	return &hostLMStepper{opt: opt, tp: tp, ep: ep, params: tp.Params().Values()}, nil
+}
+
+func (h *hostLMStepper) SetLR(lr float64) { h.opt.SetLR(lr) }
+
+func (h *hostLMStepper) Grad(inputs, targets []int) (float64, bool, error) {
+	l, grads, err := h.tp.Run(inputs, targets)
+	if err != nil {
+		return l, false, err
+	}
+	h.grads = grads
+	return l, grads.AllFinite(), nil
+}
+
+func (h *hostLMStepper) Update() error { return h.opt.Step(h.params, h.grads) }
+
+func (h *hostLMStepper) Validate(inputs, targets []int) (float64, error) {
+	l, _, err := h.ep.Run(inputs, targets)
+	return l, err
+}
+
+func (h *hostLMStepper) Close() error { return errors.Join(h.ep.Close(), h.tp.Close()) }
+
 // TrainLM trains m on next-token prediction with windows drawn from train
 // (data.WindowSampler) and measures the validation loss on fixed windows of
-// val (the same windows at every pass), in evaluation mode.
+// val (the same windows at every pass), in evaluation mode, on the host.
 func TrainLM(ctx context.Context, m *GPT, opt optim.Optimizer, train, val []int, c LMConfig) (LMResult, error) {
+	return TrainLMWith(ctx, m, train, val, c, func(m *GPT, c LMConfig) (LMStepper, error) {
+		return newHostLMStepper(m, opt, c)
+	})
+}
+
+// TrainLMWith is TrainLM with the steps taken by the stepper that
+// newStepper builds for m and c (with Context and EvalBatches defaulted).
+// The windows, the learning rates (set before each Grad when c.LR is not
+// nil), the divergence test (a non-finite loss or gradient ends the run
+// with an error), the validation passes and the logging are TrainLM's.
+// The stepper is closed before TrainLMWith returns.
+func TrainLMWith(ctx context.Context, m *GPT, train, val []int, c LMConfig,
+	newStepper func(*GPT, LMConfig) (LMStepper, error)) (res LMResult, err error) {
 	if c.Steps <= 0 || c.Batch <= 0 {
 		return LMResult{}, fmt.Errorf("nn: TrainLM needs positive steps and batch, got %d and %d", c.Steps, c.Batch)
 	}
@@ -544,37 +676,30 @@ func TrainLM(ctx context.Context, m *GPT, opt optim.Optimizer, train, val []int,
 	if err != nil {
 		return LMResult{}, err
 	}
-	tp, err := NewLMProgram(m, Training, c.Batch, c.Context, true, c.Seed)
+	s, err := newStepper(m, c)
 	if err != nil {
 		return LMResult{}, err
 	}
-	defer tp.Close()
-	ep, err := NewLMProgram(m, Evaluation, c.Batch, c.Context, false, 0)
-	if err != nil {
-		return LMResult{}, err
-	}
-	defer ep.Close()
+	defer func() { err = errors.Join(err, s.Close()) }()
 	n := c.Batch * c.Context
 	in, tg := make([]int, n), make([]int, n)
 	validate := func() (float64, error) {
 		if err := vs.SetStep(0); err != nil {
 			return math.NaN(), err
 		}
-		var s float64
+		var sum float64
 		for k := 0; k < c.EvalBatches; k++ {
 			if err := vs.NextInto(in, tg); err != nil {
 				return math.NaN(), err
 			}
-			l, _, err := ep.Run(in, tg)
+			l, err := s.Validate(in, tg)
 			if err != nil {
 				return math.NaN(), err
 			}
-			s += l
+			sum += l
 		}
-		return s / float64(c.EvalBatches), nil
+		return sum / float64(c.EvalBatches), nil
 	}
-	params := tp.Params().Values()
-	var res LMResult
 	var sum float64
 	var cnt int
 	for step := 0; step < c.Steps; step++ {
@@ -585,16 +710,16 @@ func TrainLM(ctx context.Context, m *GPT, opt optim.Optimizer, train, val []int,
 			return res, err
 		}
 		if c.LR != nil {
-			opt.SetLR(c.LR(step))
+			s.SetLR(c.LR(step))
 		}
-		l, grads, err := tp.Run(in, tg)
+		l, finite, err := s.Grad(in, tg)
 		if err != nil {
 			return res, fmt.Errorf("nn: LM step %d: %w", step, err)
 		}
-		if math.IsNaN(l) || math.IsInf(l, 0) || !grads.AllFinite() {
+		if math.IsNaN(l) || math.IsInf(l, 0) || !finite {
 			return res, fmt.Errorf("nn: LM step %d: loss %v, diverged", step, l)
 		}
-		if err := opt.Step(params, grads); err != nil {
+		if err := s.Update(); err != nil {
 			return res, fmt.Errorf("nn: LM step %d: %w", step, err)
 		}
 		sum += l
