@@ -213,7 +213,7 @@ const settle = 300 * time.Millisecond
 
 // Measure runs every workload warmup times, then reps times in turn
 // (round-robin within each Group, the groups one after the other in up to
-// ten rounds), then counts allocations over a few more runs of each.
+// ten rounds), then counts allocations over ten more runs of each.
 func Measure(ws []*Workload, warmup, reps int) ([]Stats, error) {
 	return MeasureSettled(ws, warmup, reps, settle)
 }
@@ -279,9 +279,18 @@ func MeasureSettled(ws []*Workload, warmup, reps int, pause time.Duration) ([]St
 	}
 	out := make([]Stats, len(ws))
 	for i, w := range ws {
+		// Each workload's own allocations: collect the others' garbage
+		// first, then run it twice untimed (a collection empties some of
+		// the runtime's caches, which the first runs refill), then count.
 		var m0, m1 runtime.MemStats
-		const n = 5
+		const n = 10
 		before(w)
+		runtime.GC()
+		for range 2 {
+			if err := w.Run(); err != nil {
+				return nil, fmt.Errorf("harness: %s: %w", w.Name, err)
+			}
+		}
 		runtime.ReadMemStats(&m0)
 		for range n {
 			if err := w.Run(); err != nil {

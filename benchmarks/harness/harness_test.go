@@ -60,7 +60,7 @@ func TestMeasureGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	timed := order[warmup*len(ws) : len(order)-5*len(ws)]
+	timed := order[warmup*len(ws) : len(order)-12*len(ws)]
 	counts := map[string]int{}
 	for _, n := range timed {
 		counts[n]++
