@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"fmt"
+
+	"github.com/gradlab/gradlab/internal/cloop"
 	"runtime"
 
 	"gonum.org/v1/gonum/blas"
@@ -107,6 +109,21 @@ func (s *CPU[T]) Name() string { return s.name }
 func (s *CPU[T]) Close() error { s.pool.close(); return nil }
 
 func (s *CPU[T]) par(n int) bool { return n >= s.minPar }
+
+// fastFactor is how many times longer than MinParallel a vector must be
+// before a kernel that runs as a packed C loop (internal/cloop) is split
+// over the workers: such a loop handles tens of elements per nanosecond,
+// so for shorter vectors waking a worker costs more than it saves.
+const fastFactor = 8
+
+// parFast is par for the kernels whose loops are packed C loops when those
+// are built in (fast says whether this call takes such a loop).
+func (s *CPU[T]) parFast(n int, fast bool) bool {
+	if fast && cloop.Available() {
+		return n >= fastFactor*s.minPar
+	}
+	return s.par(n)
+}
 
 func host[T Float](what string, b Buffer[T], n int) ([]T, error) {
 	h, ok := b.(*Host[T])

@@ -237,7 +237,7 @@ func (s *CPU[T]) Unary(op UnaryOp, dst, src Buffer[T], args UnaryArgs) error {
 	}
 	j := &s.uj
 	*j = unaryJob[T]{op: op, dst: d, src: x, a: args.A, b: args.B, c: args.C}
-	s.pool.do(len(x), j, s.par(len(x)))
+	s.pool.do(len(x), j, s.parFast(len(x), op == ReLU || op == ReLUSlope || op == Copy))
 	j.dst, j.src = nil, nil
 	return nil
 }
@@ -268,7 +268,7 @@ func (s *CPU[T]) ReLUBackward(dst, x, g Buffer[T], leak float64) error {
 	}
 	j := &s.rbj
 	*j = reluBackJob[T]{dst: dd, x: xd, g: gd[:len(xd)], leak: T(leak)}
-	s.pool.do(len(xd), j, s.par(len(xd)))
+	s.pool.do(len(xd), j, s.parFast(len(xd), true))
 	j.dst, j.x, j.g = nil, nil, nil
 	return nil
 }
@@ -317,6 +317,9 @@ func b2f[T Float](b bool) T {
 	}
 	return 0
 }
+
+// fastBinary reports whether op's contiguous loop is a packed C loop.
+func fastBinary(op BinaryOp) bool { return op == Add || op == Sub || op == Mul || op == Div }
 
 // binFlat applies op over len(d) elements of a and b in Go.
 func binFlat[T Float](op BinaryOp, d, a, b []T) {
@@ -453,7 +456,7 @@ func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
 		}
 		d, _ := host[T]("binary dst", dst, n)
 		*j = binaryJob[T]{op: op, dst: d, a: ad, b: bd, flat: true}
-		s.pool.do(n, j, s.par(n))
+		s.pool.do(n, j, s.parFast(n, fastBinary(op)))
 		j.dst, j.a, j.b = nil, nil, nil
 		return nil
 	}
@@ -506,7 +509,7 @@ func (s *CPU[T]) Binary(op BinaryOp, dst, a, b Buffer[T], bc *Broadcast) error {
 	}
 	j.dst, j.a, j.b = d, ad, bd
 	rows := n / j.shape[r-1]
-	s.pool.do(rows, j, s.par(n))
+	s.pool.do(rows, j, s.parFast(n, fastBinary(op)))
 	j.dst, j.a, j.b = nil, nil, nil
 	return nil
 }

@@ -367,7 +367,7 @@ func optOperands[T Float](pname string, p Buffer[T], ops ...operand[T]) ([]T, [4
 // drops its references to the caller's memory.
 func (s *CPU[T]) runOpt() {
 	j := &s.opt
-	s.pool.do(len(j.p), j, s.par(len(j.p)))
+	s.pool.do(len(j.p), j, s.parFast(len(j.p), j.kind == optAdam && j.c == nil))
 	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
 }
 
