@@ -129,10 +129,10 @@ python3-torch) with 1 thread and with GOMAXPROCS threads, right after.`,
 }
 
 // benchGradlab times gradlab's workloads. Each runs with the OpenBLAS
-// thread count it is measured at (set before each run, untimed): "N" rows
-// let OpenBLAS run every GEMM on GOMAXPROCS threads (its default), "1"
-// rows make it single-threaded, in which case the engine's kernel set
-// splits each GEMM over its own workers (what `gradlab run` does). The
+// thread count it is measured at (set before each run, untimed): the plain
+// rows let OpenBLAS run every GEMM on GOMAXPROCS threads (its default, and
+// what `gradlab run` uses), the "-1" rows make it single-threaded, in which
+// case the engine's kernel set splits each GEMM over its own workers. The
 // TapeMachine baselines are timed both ways and compared at their best.
 func benchGradlab(reps, warmup int) ([]benchRow, error) {
 	n := runtime.GOMAXPROCS(0)
@@ -145,26 +145,26 @@ func benchGradlab(reps, warmup int) ([]benchRow, error) {
 		return func(name string) (*harness.Workload, error) { return harness.NewMLPStep(name, b, st) }
 	}
 	blasN := fmt.Sprintf("OpenBLAS %d threads", n)
-	split := "GEMMs split over the kernel set's workers"
+	split := "OpenBLAS 1 thread, GEMMs split over the kernel set's workers"
 	if n == 1 {
-		blasN, split = "OpenBLAS 1 thread", "OpenBLAS 1 thread, one worker"
+		blasN = "OpenBLAS 1 thread"
 	}
 	makers := []mk{
 		{"step", "gorgonia", "TapeMachine + gorgonia AdamSolver, " + blasN, n, step(engine.Tape, harness.GorgoniaAdam)},
 		{"step", "gorgonia-1", "TapeMachine + gorgonia AdamSolver, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GorgoniaAdam)},
 		{"step", "tape", "TapeMachine + optim.Adam, " + blasN, n, step(engine.Tape, harness.GradlabAdam)},
 		{"step", "tape-1", "TapeMachine + optim.Adam, OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradlabAdam)},
-		{"step", "engine", "engine + optim.Adam, " + split, 1, step(engine.Native, harness.GradlabAdam)},
-		{"step", "engine-N", "engine + optim.Adam, " + blasN, n, step(engine.Native, harness.GradlabAdam)},
+		{"step", "engine", "engine + optim.Adam, " + blasN, n, step(engine.Native, harness.GradlabAdam)},
+		{"step", "engine-1", "engine + optim.Adam, " + split, 1, step(engine.Native, harness.GradlabAdam)},
 		{"grad", "tape", blasN, n, step(engine.Tape, harness.GradOnly)},
 		{"grad", "tape-1", "OpenBLAS 1 thread", 1, step(engine.Tape, harness.GradOnly)},
-		{"grad", "engine", split, 1, step(engine.Native, harness.GradOnly)},
-		{"grad", "engine-N", blasN, n, step(engine.Native, harness.GradOnly)},
-		{"hvp", "engine", split, 1, harness.NewMLPHVP},
+		{"grad", "engine", blasN, n, step(engine.Native, harness.GradOnly)},
+		{"grad", "engine-1", split, 1, step(engine.Native, harness.GradOnly)},
+		{"hvp", "engine", blasN, n, harness.NewMLPHVP},
 	}
 	if n == 1 {
 		// Both thread counts are the same: keep one row of each.
-		makers = slices.DeleteFunc(makers, func(m mk) bool { return strings.HasSuffix(m.impl, "-1") || strings.HasSuffix(m.impl, "-N") })
+		makers = slices.DeleteFunc(makers, func(m mk) bool { return strings.HasSuffix(m.impl, "-1") })
 	}
 	prev := openblas.Threads()
 	defer openblas.SetThreads(prev)

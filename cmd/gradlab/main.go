@@ -20,11 +20,6 @@ import (
 
 func main() {
 	openblas.Enable()
-	// gradlab's CPU kernel set splits each large GEMM over its own workers
-	// when OpenBLAS is single-threaded; OpenBLAS's own threads would
-	// busy-wait after every call and take cores from the kernels that follow
-	// (`gradlab bench` measures both ways).
-	openblas.SetThreads(1)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCmd(os.Stdout, os.Stderr, os.Environ())
