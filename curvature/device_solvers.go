@@ -417,8 +417,7 @@ func (h *DeviceHutchinson[T]) Run(rng *rand.Rand) (TraceResult, error) {
 	}
 	set := h.op.set
 	h.samples = h.samples[:0]
-	var mean, m2 float64
-	var res TraceResult
+	var acc traceAccumulator
 	for k := 1; k <= h.opts.Probes; k++ {
 		if err := h.rand.upload(set, h.op.probe, h.opts.Probe, rng); err != nil {
 			return TraceResult{}, fmt.Errorf("curvature: device trace probe %d: %w", k, err)
@@ -431,20 +430,11 @@ func (h *DeviceHutchinson[T]) Run(rng *rand.Rand) (TraceResult, error) {
 			return TraceResult{}, fmt.Errorf("curvature: device trace probe %d: %w", k, err)
 		}
 		h.samples = append(h.samples, x)
-		d := x - mean
-		mean += d / float64(k)
-		m2 += d * (x - mean)
-		res.Mean = mean
-		res.Probes = k
-		if k > 1 {
-			res.StdErr = math.Sqrt(m2 / float64(k-1) / float64(k))
-		}
-		if h.opts.RelTol > 0 && k >= h.opts.MinProbes && res.StdErr <= h.opts.RelTol*math.Abs(mean) {
-			res.Converged = true
+		if acc.add(x, h.opts) {
 			break
 		}
 	}
-	return res, nil
+	return acc.res, nil
 }
 
 // Samples returns the per-probe values vᵀHv of the last Run.

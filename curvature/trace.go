@@ -88,9 +88,7 @@ func (h *Hutchinson) Run(rng *rand.Rand) (TraceResult, error) {
 		return TraceResult{}, errors.New("curvature: trace: nil random generator")
 	}
 	h.samples = h.samples[:0]
-	// Welford's running mean and sum of squared deviations.
-	var mean, m2 float64
-	var res TraceResult
+	var acc traceAccumulator
 	for k := 1; k <= h.opts.Probes; k++ {
 		h.opts.Probe.Fill(rng, h.v)
 		if err := h.op.Apply(h.w, h.v); err != nil {
@@ -98,20 +96,37 @@ func (h *Hutchinson) Run(rng *rand.Rand) (TraceResult, error) {
 		}
 		x := dot(h.v, h.w)
 		h.samples = append(h.samples, x)
-		d := x - mean
-		mean += d / float64(k)
-		m2 += d * (x - mean)
-		res.Mean = mean
-		res.Probes = k
-		if k > 1 {
-			res.StdErr = math.Sqrt(m2 / float64(k-1) / float64(k))
-		}
-		if h.opts.RelTol > 0 && k >= h.opts.MinProbes && res.StdErr <= h.opts.RelTol*math.Abs(mean) {
-			res.Converged = true
+		if acc.add(x, h.opts) {
 			break
 		}
 	}
-	return res, nil
+	return acc.res, nil
+}
+
+// traceAccumulator is a Hutchinson estimate built one sample vᵀHv at a
+// time: Welford's running mean and sum of squared deviations, the standard
+// error, and the stopping rule of TraceOptions.
+type traceAccumulator struct {
+	mean, m2 float64
+	res      TraceResult
+}
+
+// add takes the next sample and reports whether the estimate has converged
+// (RelTol met after at least MinProbes samples).
+func (a *traceAccumulator) add(x float64, opts TraceOptions) bool {
+	k := a.res.Probes + 1
+	d := x - a.mean
+	a.mean += d / float64(k)
+	a.m2 += d * (x - a.mean)
+	a.res.Mean = a.mean
+	a.res.Probes = k
+	if k > 1 {
+		a.res.StdErr = math.Sqrt(a.m2 / float64(k-1) / float64(k))
+	}
+	if opts.RelTol > 0 && k >= opts.MinProbes && a.res.StdErr <= opts.RelTol*math.Abs(a.mean) {
+		a.res.Converged = true
+	}
+	return a.res.Converged
 }
 
 // Samples returns the per-probe values vᵀHv of the last Run (aliasing the
