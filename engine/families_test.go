@@ -470,7 +470,21 @@ func groupDiff(t *testing.T, nat, tp *engine.Program, first, n int) (rel float64
 // and agrees with the tape on every output over several redrawn batches
 // and probe vectors.
 func TestFamiliesMatchTape(t *testing.T) {
-	for _, fc := range familyCases() {
+	compareFamilies(t, familyCases(), engine.Options{Workers: 2}, 2, tolerance)
+}
+
+// compareFamilies compiles the loss, gradient and Hessian-vector product
+// of every family in cases with the engine options o (a kernel set, or the
+// default CPU set) and on the TapeMachine, and compares them over steps
+// redrawn batches and probe vectors: each group (loss, gradient, HVP, other
+// outputs) must agree to tol(dtype) relative to the tape's largest
+// magnitude in the group (groupDiff). The program must run as kernel calls:
+// no TapeMachine fallback and no op run through its Do method unless the
+// case lists it. It logs the worst difference per group.
+func compareFamilies(t *testing.T, cases []familyCase, o engine.Options, steps int, tol func(gt.Dtype) float64) {
+	t.Helper()
+	o.Logf = func(string, ...any) {}
+	for _, fc := range cases {
 		for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
 			t.Run(fmt.Sprintf("%s/%v", fc.name, dt), func(t *testing.T) {
 				build, err := fc.make(dt)
@@ -502,7 +516,7 @@ func TestFamiliesMatchTape(t *testing.T) {
 				for _, gr := range groups {
 					outs = append(outs, gr.outs...)
 				}
-				nat, err := engine.CompileWith(f.g, engine.Options{Workers: 2, Logf: func(string, ...any) {}}, outs...)
+				nat, err := engine.CompileWith(f.g, o, outs...)
 				if err != nil {
 					t.Fatalf("compile: %v", err)
 				}
@@ -521,9 +535,9 @@ func TestFamiliesMatchTape(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tp.Close()
-				tol := tolerance(dt)
+				limit := tol(dt)
 				worst := make([]float64, len(groups))
-				for step := 0; step < 2; step++ {
+				for step := 0; step < steps; step++ {
 					if step > 0 {
 						for _, d := range f.data {
 							randomize(d, rng, 1)
@@ -545,8 +559,8 @@ func TestFamiliesMatchTape(t *testing.T) {
 							t.Fatalf("%s: %v", gr.name, err)
 						}
 						worst[k] = math.Max(worst[k], rel)
-						if math.IsNaN(rel) || rel > tol {
-							t.Errorf("step %d, %s: max difference %.3g relative to the tape's largest magnitude (tolerance %.0e)", step, gr.name, rel, tol)
+						if math.IsNaN(rel) || rel > limit {
+							t.Errorf("step %d, %s: max difference %.3g relative to the tape's largest magnitude (tolerance %.0e)", step, gr.name, rel, limit)
 						}
 						if zero && gr.name != "other" {
 							t.Errorf("step %d, %s is all zeros on the tape: a vacuous comparison", step, gr.name)
@@ -554,8 +568,8 @@ func TestFamiliesMatchTape(t *testing.T) {
 						i += len(gr.outs)
 					}
 				}
-				t.Logf("max relative difference native vs tape: loss %.2g, grad %.2g, hvp %.2g, other %.2g; ops run through their Do method: %v",
-					worst[0], worst[1], worst[2], worst[3], host)
+				t.Logf("max relative difference %s vs tape: loss %.2g, grad %.2g, hvp %.2g, other %.2g; ops run through their Do method: %v",
+					nat.Backend(), worst[0], worst[1], worst[2], worst[3], host)
 			})
 		}
 	}
