@@ -473,6 +473,29 @@ func TestFamiliesMatchTape(t *testing.T) {
 	compareFamilies(t, familyCases(), engine.Options{Workers: 2}, 2, tolerance)
 }
 
+// buildFamily builds family fc in dtype dt with rng, and its gradient and
+// Hessian-vector product graphs (probe: the HVP's probe vector nodes).
+func buildFamily(t *testing.T, fc familyCase, dt gt.Dtype, rng *rand.Rand) (f *familyGraph, probe, grads, hv gorgonia.Nodes) {
+	t.Helper()
+	build, err := fc.make(dt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err = build(rng, dt); err != nil {
+		t.Fatal(err)
+	}
+	if probe, err = autodiff.NewProbe(f.g, f.wrt); err != nil {
+		t.Fatal(err)
+	}
+	if grads, err = autodiff.Grad(f.loss, f.wrt...); err != nil {
+		t.Fatal(err)
+	}
+	if hv, err = autodiff.HVP(f.loss, f.wrt, probe); err != nil {
+		t.Fatal(err)
+	}
+	return f, probe, grads, hv
+}
+
 // compareFamilies compiles the loss, gradient and Hessian-vector product
 // of every family in cases with the engine options o (a kernel set, or the
 // default CPU set) and on the TapeMachine, and compares them over steps
@@ -487,27 +510,8 @@ func compareFamilies(t *testing.T, cases []familyCase, o engine.Options, steps i
 	for _, fc := range cases {
 		for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
 			t.Run(fmt.Sprintf("%s/%v", fc.name, dt), func(t *testing.T) {
-				build, err := fc.make(dt)
-				if err != nil {
-					t.Fatal(err)
-				}
 				rng := rand.New(rand.NewPCG(43, 44))
-				f, err := build(rng, dt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				probe, err := autodiff.NewProbe(f.g, f.wrt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				grads, err := autodiff.Grad(f.loss, f.wrt...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hv, err := autodiff.HVP(f.loss, f.wrt, probe)
-				if err != nil {
-					t.Fatal(err)
-				}
+				f, probe, grads, hv := buildFamily(t, fc, dt, rng)
 				groups := []struct {
 					name string
 					outs gorgonia.Nodes

@@ -65,27 +65,8 @@ func TestChainsMatchUnfused(t *testing.T) {
 	for _, fc := range familyCases() {
 		for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
 			t.Run(fmt.Sprintf("%s/%v", fc.name, dt), func(t *testing.T) {
-				build, err := fc.make(dt)
-				if err != nil {
-					t.Fatal(err)
-				}
 				rng := rand.New(rand.NewPCG(53, 54))
-				f, err := build(rng, dt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				probe, err := autodiff.NewProbe(f.g, f.wrt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				grads, err := autodiff.Grad(f.loss, f.wrt...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hv, err := autodiff.HVP(f.loss, f.wrt, probe)
-				if err != nil {
-					t.Fatal(err)
-				}
+				f, probe, grads, hv := buildFamily(t, fc, dt, rng)
 				outs := append(append(append(gorgonia.Nodes{f.loss}, grads...), hv...), f.extras...)
 				quiet := func(string, ...any) {}
 				fused, err := engine.CompileWith(f.g, engine.Options{Backend: engine.Native, Workers: 2, Logf: quiet}, outs...)
