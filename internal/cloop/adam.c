@@ -12,6 +12,10 @@
 #include <math.h>
 #include "adam.h"
 
+// Never fuse a multiply and an add (GCC contracts even intrinsics when a
+// build enables FMA, e.g. CGO_CFLAGS=-march=native).
+#pragma GCC optimize("-ffp-contract=off")
+
 #define ADAM_SCALAR(T, SQRT)                                     \
   for (; i < n; i++) {                                           \
     T x = p[i];                                                  \
