@@ -274,28 +274,31 @@ func adamRange[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, de
 }
 
 // adamGo is Adam's update in Go (with AMSGrad when vmax is not nil).
+// The conversions T(…) around products keep the compiler from fusing a
+// multiply and an add (it may with GOAMD64=v3), so that the loop rounds
+// every operation as the C loop (internal/cloop) and the device kernels do.
 func adamGo[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, decay T) {
 	b1, b2, eps, wd := T(h.Beta1), T(h.Beta2), T(h.Eps), T(h.WeightDecay)
 	m, v = m[:len(p)], v[:len(p)]
 	if vmax == nil {
 		for i, x := range p {
-			gi := g[i] + wd*x
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
+			gi := g[i] + T(wd*x)
+			mi := T(b1*m[i]) + T((1-b1)*gi)
+			vi := T(b2*v[i]) + T((1-b2)*gi*gi)
 			m[i], v[i] = mi, vi
-			p[i] = x*decay - stepSize*mi/(T(math.Sqrt(float64(vi)))*invBc2s+eps)
+			p[i] = T(x*decay) - stepSize*mi/(T(T(math.Sqrt(float64(vi)))*invBc2s)+eps)
 		}
 		return
 	}
 	vmax = vmax[:len(p)]
 	for i, x := range p {
-		gi := g[i] + wd*x
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
+		gi := g[i] + T(wd*x)
+		mi := T(b1*m[i]) + T((1-b1)*gi)
+		vi := T(b2*v[i]) + T((1-b2)*gi*gi)
 		m[i], v[i] = mi, vi
 		vi = max(vmax[i], vi)
 		vmax[i] = vi
-		p[i] = x*decay - stepSize*mi/(T(math.Sqrt(float64(vi)))*invBc2s+eps)
+		p[i] = T(x*decay) - stepSize*mi/(T(T(math.Sqrt(float64(vi)))*invBc2s)+eps)
 	}
 }
 

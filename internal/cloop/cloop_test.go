@@ -11,11 +11,12 @@ import (
 // adamGo is the update in Go, written as the kernel set's loop writes it.
 func adamGo[T float32 | float64](p, g, m, v []T, b1, b2, eps, wd, decay, step, inv T) {
 	for i, x := range p {
-		gi := g[i] + wd*x
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
+		// T(…) around products: no fused multiply-add (GOAMD64=v3).
+		gi := g[i] + T(wd*x)
+		mi := T(b1*m[i]) + T((1-b1)*gi)
+		vi := T(b2*v[i]) + T((1-b2)*gi*gi)
 		m[i], v[i] = mi, vi
-		p[i] = x*decay - step*mi/(T(math.Sqrt(float64(vi)))*inv+eps)
+		p[i] = T(x*decay) - step*mi/(T(T(math.Sqrt(float64(vi)))*inv)+eps)
 	}
 }
 
