@@ -24,8 +24,13 @@
 #   bin/gpu-check/data/              their data: the Opticks text and the
 #                                    first 10,000 / 2,000 Fashion-MNIST
 #                                    training / test images (gzipped IDX)
-#   bin/gpu-check/engine-bench.test  the CPU engine benchmarks (static, pure
-#                                    Go BLAS), for the CPU side of the table
+#   bin/gpu-check/bench-cuda.test    the MNIST MLP's training step, gradient
+#                                    and HVP on the GPU with everything
+#                                    resident (fp32 and TF32), beside
+#                                    PyTorch's same workloads on the same
+#                                    card (benchmarks/peer/mlp_torch.py
+#                                    --device cuda), and the CPU engine
+#                                    benchmarks (pure-Go BLAS)
 #   bin/gpu-check/run.sh             runs them there, writes $OUT/results.txt
 #                                    and prints a summary table last
 #
@@ -54,8 +59,8 @@ echo "gpu-check: building $out/experiments-cuda.test (GPT training loop and eos 
 go test -c -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/experiments-cuda.test" ./experiments
 echo "gpu-check: building $out/gradlab-cuda (the CLI with the CUDA kernel set, pure-Go BLAS)"
 go build -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/gradlab-cuda" ./cmd/gradlab
-echo "gpu-check: building $out/engine-bench.test (static)"
-CGO_ENABLED=0 go test -c -ldflags "-s -w" -tags noopenblas -o "$out/engine-bench.test" ./benchmarks
+echo "gpu-check: building $out/bench-cuda.test (MLP workloads on the GPU; CPU engine benchmarks, pure-Go BLAS)"
+go test -c -ldflags "-s -w" -tags "gradlabcuda noopenblas" -o "$out/bench-cuda.test" ./benchmarks
 
 # Data for the end-to-end runs: the GPU machine has no Go tree and no
 # data sets, so the text and a Fashion-MNIST subset travel with the check.
@@ -148,6 +153,12 @@ log "## CUDA kernel benchmarks"
 log "## Engine on the GPU: resident training step vs uploading every step"
 (cd engine && "$bin/engine-cuda.test" -test.run NONE -test.bench 'CUDA' -test.benchtime 20x -test.timeout 300s) 2>&1 | tee -a "$res" >> "$logs/bench.log"
 
+log "## MNIST MLP 784-512-512-10, batch 128, on the GPU: gradlab (everything resident) vs PyTorch on the same card"
+"$bin/bench-cuda.test" -test.run NONE -test.bench 'CUDAMLP' -test.benchtime 200x -test.timeout 300s 2>&1 | tee -a "$res" > "$logs/mlp.log"
+for tf in "" "--tf32"; do
+  python3 benchmarks/peer/mlp_torch.py --device cuda --reps 200 $tf 2>&1 | tee -a "$res" >> "$logs/mlp-torch.log"
+done
+
 log "## PyTorch on the same card (matmul 4096, copy 256 MiB)"
 python3 - <<'PY' 2>&1 | tee -a "$res" > "$logs/torch.log"
 try:
@@ -174,7 +185,7 @@ except Exception as e:
 PY
 
 log "## CPU engine benchmark on this machine's CPU (pure-Go BLAS)"
-"$bin/engine-bench.test" -test.run NONE -test.bench 'EngineMLP' -test.benchtime 20x 2>&1 | tee -a "$res" > "$logs/cpu.log"
+"$bin/bench-cuda.test" -test.run NONE -test.bench 'EngineMLP' -test.benchtime 20x 2>&1 | tee -a "$res" > "$logs/cpu.log"
 
 log ""
 log "## Summary"
@@ -184,6 +195,18 @@ log "## Summary"
   grep -E '^--- (PASS|FAIL): Test(CUDA|.*AgainstCPU|.*Conformance)' "$logs/conf.log" | awk '{printf "  %-42s %s %s\n", $3, $2, $4}'
   cat "$logs/e2e.txt"
   grep -E '^Benchmark' "$logs/bench.log" | awk '{v=""; for(i=1;i<=NF;i++) if($i ~ /TFLOP|GB\/s/) v=$(i-1)" "$i; printf "%-44s %s\n", $1, v}'
+  grep -E '^Benchmark' "$logs/mlp.log" | awk '{printf "%-44s %.3f ms\n", "gradlab GPU " $1, $3 / 1e6}'
+  python3 - "$logs/mlp-torch.log" <<'PY' 2>/dev/null
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    mode = "tf32" if r.get("tf32") else "fp32"
+    for w in ("step", "grad", "hvp"):
+        print(f"{'torch GPU ' + mode + '/' + w:<44} {r[w + '_ms']:.3f} ms")
+PY
   grep -E '^torch' "$logs/torch.log" | awk '{printf "%-44s %s %s\n", $1" "$2" "$3, $4, $5}'
   grep -E '^Benchmark' "$logs/cpu.log" | awk '{printf "%-44s %s ns/op\n", $1, $3}'
 } | tee -a "$res"

@@ -24,10 +24,8 @@ import (
 	"github.com/gradlab/gradlab/curvature"
 	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/engine"
-	"github.com/gradlab/gradlab/nn"
 	"github.com/gradlab/gradlab/objective"
 	"github.com/gradlab/gradlab/optim"
-	"github.com/gradlab/gradlab/tensor"
 )
 
 // Batch is the batch size of every workload.
@@ -97,11 +95,7 @@ const (
 // as step says (Adam, LR 1e-3, β = (0.9, 0.999), ε = 1e-8).
 func NewMLPStep(name string, backend engine.Backend, step Step) (*Workload, error) {
 	ds := MNISTShaped(4*Batch, 1)
-	act, err := nn.ParseActivation("relu")
-	if err != nil {
-		return nil, err
-	}
-	m, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, Sizes, act, tensor.HeNormal(1))
+	m, err := newMLP()
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +171,7 @@ func (p *valueGrad) Grad() (gorgonia.Value, error) { return *p.g, nil }
 // loss (curvature.HessianOperator.Apply: float64 probe in, product out).
 func NewMLPHVP(name string) (*Workload, error) {
 	ds := MNISTShaped(Batch, 3)
-	act, err := nn.ParseActivation("relu")
-	if err != nil {
-		return nil, err
-	}
-	m, err := nn.NewMLP(tensor.NewRNG(1, 1), gt.Float32, Sizes, act, tensor.HeNormal(1))
+	m, err := newMLP()
 	if err != nil {
 		return nil, err
 	}
