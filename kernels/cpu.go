@@ -2,12 +2,12 @@ package kernels
 
 import (
 	"fmt"
-
-	"github.com/gradlab/gradlab/internal/cloop"
 	"runtime"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/gradlab/gradlab/internal/cloop"
 )
 
 // BLAS is the part of a BLAS implementation the CPU set uses (gorgonia's

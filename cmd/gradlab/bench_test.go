@@ -46,7 +46,7 @@ func TestBenchWritesTableAndJSON(t *testing.T) {
 		}
 		// The engine's step and gradient allocate nothing in steady state
 		// (engine and optim test that exactly); here a stray runtime
-		// allocation over the five counted runs is tolerated. (The first
+		// allocation over the ten counted runs is tolerated. (The first
 		// runs after start-up are warm-up: the runtime fills its caches of
 		// channel-wait records as the kernel set's workers first sleep.)
 		if strings.HasPrefix(r.Impl, "engine") && r.Workload != "hvp" && r.Allocs >= 1 {

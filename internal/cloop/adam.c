@@ -15,6 +15,9 @@
 // Never fuse a multiply and an add (GCC contracts even intrinsics when a
 // build enables FMA, e.g. CGO_CFLAGS=-march=native).
 #pragma GCC optimize("-ffp-contract=off")
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
 
 #define ADAM_SCALAR(T, SQRT)                                     \
   for (; i < n; i++) {                                           \

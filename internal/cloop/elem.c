@@ -10,6 +10,9 @@
 #include "elem.h"
 
 #pragma GCC optimize("-ffp-contract=off")
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
 
 #define BINARY(T)                                          \
   switch (op) {                                            \
