@@ -24,10 +24,11 @@ import (
 // masks) and downloads the loss; the logits stay on the set. The programs,
 // the dropout masks and the optimizer are those of the host stepper, so
 // on the CPU set a run equals the host's bit for bit. Close brings the
-// parameters back to the model's tensors.
+// parameters back to the model's tensors and the optimizer's state to opt.
 type deviceLMStepper[T kernels.Float] struct {
 	tp, ep *nn.LMProgram
 	up     *train.DeviceUpdate[T]
+	opt    optim.Optimizer // the host optimizer; receives the state at Close
 }
 
 // newDeviceLMStepper builds the stepper of m for c on set, with an
@@ -38,7 +39,7 @@ func newDeviceLMStepper[T kernels.Float](set kernels.Set[T], opt optim.Optimizer
 			return nil, fmt.Errorf("LM on a device: frozen parameter %s is not supported", p.Name)
 		}
 	}
-	s := &deviceLMStepper[T]{}
+	s := &deviceLMStepper[T]{opt: opt}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.release())
@@ -88,12 +89,17 @@ func (s *deviceLMStepper[T]) Validate(inputs, targets []int) (float64, error) {
 	return s.ep.Loss(inputs, targets)
 }
 
-// Close downloads the parameters into the model's tensors and releases
-// the programs and the optimizer.
+// Close downloads the parameters into the model's tensors, hands the
+// device optimizer's state to the host optimizer it was configured from
+// (as the host stepper leaves it), and releases the programs and the
+// optimizer.
 func (s *deviceLMStepper[T]) Close() error {
 	var err error
 	if err = s.tp.Program().Download(s.tp.Nodes().Params...); err != nil {
 		err = fmt.Errorf("LM on a device: parameters: %w", err)
+	}
+	if s.up != nil {
+		err = errors.Join(err, s.up.SyncOptimizer(s.opt))
 	}
 	return errors.Join(err, s.release())
 }

@@ -37,7 +37,7 @@ func gptHostVsDevice(t *testing.T, dev *train.Device, tol func(gt.Dtype) float64
 	trainTok, valTok := toks[:2700], toks[2700:]
 	for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
 		t.Run(dt.String(), func(t *testing.T) {
-			run := func(dev *train.Device) []lmLog {
+			run := func(dev *train.Device) ([]lmLog, optim.State) {
 				gc := nn.GPTConfig{Vocab: vocab, Context: 16, Layers: 2, Heads: 2, Width: 16, Dropout: 0.1}
 				m, err := nn.NewGPT(tensor.NewRNG(3, 0), dt, gc)
 				if err != nil {
@@ -63,9 +63,36 @@ func gptHostVsDevice(t *testing.T, dev *train.Device, tol func(gt.Dtype) float64
 				if err != nil {
 					t.Fatal(err)
 				}
-				return logs
+				return logs, opt.State()
 			}
-			host, gpu := run(nil), run(dev)
+			host, hostOpt := run(nil)
+			gpu, gpuOpt := run(dev)
+			// The optimizer's state after the run (moments, step count)
+			// comes back from the device too.
+			if hostOpt.Kind != gpuOpt.Kind || len(hostOpt.Buffers) != len(gpuOpt.Buffers) || len(hostOpt.Buffers) == 0 {
+				t.Fatalf("optimizer state: host %s with %d buffers, device %s with %d", hostOpt.Kind, len(hostOpt.Buffers),
+					gpuOpt.Kind, len(gpuOpt.Buffers))
+			}
+			for k, v := range hostOpt.Scalars {
+				if gpuOpt.Scalars[k] != v {
+					t.Errorf("optimizer scalar %s: host %v, device %v", k, v, gpuOpt.Scalars[k])
+				}
+			}
+			for name, hb := range hostOpt.Buffers {
+				db, ok := gpuOpt.Buffers[name]
+				if !ok {
+					t.Fatalf("optimizer buffer %s missing after the device run", name)
+				}
+				hv, dv := tensor.List{hb}.Flatten(nil), tensor.List{db}.Flatten(nil)
+				var num, den float64
+				for i := range hv {
+					num = math.Max(num, math.Abs(hv[i]-dv[i]))
+					den = math.Max(den, math.Abs(hv[i]))
+				}
+				if !(num <= tol(dt)*den) || den == 0 {
+					t.Errorf("optimizer buffer %s: max difference %.3g of max magnitude %.3g", name, num, den)
+				}
+			}
 			if len(host) != len(gpu) || len(host) == 0 {
 				t.Fatalf("%d host points, %d device points", len(host), len(gpu))
 			}

@@ -160,6 +160,19 @@ func (u *DeviceUpdate[T]) Finite() (bool, error) {
 // SetLR sets the optimizer's learning rate.
 func (u *DeviceUpdate[T]) SetLR(lr float64) { u.opt.SetLR(lr) }
 
+// SyncOptimizer copies the device optimizer's state (moments, step count)
+// into opt, the host optimizer of the same rule.
+func (u *DeviceUpdate[T]) SyncOptimizer(opt optim.Optimizer) error {
+	st, err := u.opt.State()
+	if err != nil {
+		return fmt.Errorf("train: device optimizer: %w", err)
+	}
+	if err := opt.SetState(st); err != nil {
+		return fmt.Errorf("train: device optimizer: %w", err)
+	}
+	return nil
+}
+
 // Step applies one optimizer step to the parameter buffers with the
 // gradient buffers.
 func (u *DeviceUpdate[T]) Step() error { return u.opt.Step(u.params, u.grads) }
@@ -298,16 +311,7 @@ func (s *DeviceStep[T]) Attach(p DeviceProbe) (detach func() error, err error) {
 
 // SyncOptimizer hands the device optimizer's state to the host optimizer
 // opt (for checkpoints and at the end of training).
-func (s *DeviceStep[T]) SyncOptimizer(opt optim.Optimizer) error {
-	st, err := s.up.opt.State()
-	if err != nil {
-		return fmt.Errorf("train: device optimizer: %w", err)
-	}
-	if err := opt.SetState(st); err != nil {
-		return fmt.Errorf("train: device optimizer: %w", err)
-	}
-	return nil
-}
+func (s *DeviceStep[T]) SyncOptimizer(opt optim.Optimizer) error { return s.up.SyncOptimizer(opt) }
 
 // LoadOptimizer replaces the device optimizer's state with opt's.
 func (s *DeviceStep[T]) LoadOptimizer(opt optim.Optimizer) error {
