@@ -46,6 +46,19 @@ func deviceBuffers[T kernels.Float](h *HessianOperator, prog *engine.Program, pa
 	return set, bufs, nil
 }
 
+// NewDeviceHessianOn is NewDeviceHessian over the resident parameter
+// buffers of a device program: params are prog's resident parameter
+// nodes, which must be h's parameters (the same tensors, in order). A
+// mismatch, or a program that does not run on a kernel set, is an error
+// wrapping errors.ErrUnsupported (a caller can then measure on the host).
+func NewDeviceHessianOn[T kernels.Float](h *HessianOperator, prog *engine.Program, params gorgonia.Nodes) (*DeviceHessian[T], error) {
+	set, bufs, err := deviceBuffers[T](h, prog, params)
+	if err != nil {
+		return nil, err
+	}
+	return NewDeviceHessian(h, set, bufs)
+}
+
 // attach runs mk for the element type of params.
 func attach(params gorgonia.Nodes, mk32 func() (deviceMeasurer, error), mk64 func() (deviceMeasurer, error)) (deviceMeasurer, error) {
 	if len(params) == 0 || params[0] == nil {
@@ -111,19 +124,16 @@ type sharpnessDevice[T kernels.Float] struct {
 }
 
 func newSharpnessDevice[T kernels.Float](p *SharpnessProbe, prog *engine.Program, params gorgonia.Nodes) (_ *sharpnessDevice[T], err error) {
-	set, bufs, err := deviceBuffers[T](p.op, prog, params)
-	if err != nil {
-		return nil, err
-	}
 	d := &sharpnessDevice[T]{p: p}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.close())
 		}
 	}()
-	if d.op, err = NewDeviceHessian(p.op, set, bufs); err != nil {
+	if d.op, err = NewDeviceHessianOn[T](p.op, prog, params); err != nil {
 		return nil, err
 	}
+	set := d.op.Set()
 	if d.start, err = set.Alloc(d.op.Dim()); err != nil {
 		return nil, err
 	}
@@ -285,11 +295,7 @@ type traceDevice[T kernels.Float] struct {
 }
 
 func newTraceDevice[T kernels.Float](p *TraceProbe, h *HessianOperator, prog *engine.Program, params gorgonia.Nodes) (*traceDevice[T], error) {
-	set, bufs, err := deviceBuffers[T](h, prog, params)
-	if err != nil {
-		return nil, err
-	}
-	op, err := NewDeviceHessian(h, set, bufs)
+	op, err := NewDeviceHessianOn[T](h, prog, params)
 	if err != nil {
 		return nil, err
 	}

@@ -49,14 +49,8 @@ func (p *eosLambdaProbe) AttachDevice(prog *engine.Program, params gorgonia.Node
 	if !ok {
 		return nil, fmt.Errorf("λ₁ probe: operator %T is not a *curvature.HessianOperator: %w", p.op, errors.ErrUnsupported)
 	}
-	hp := h.Params()
-	if len(params) != len(hp) || len(params) == 0 {
-		return nil, fmt.Errorf("λ₁ probe: %d parameter nodes for %d parameters: %w", len(params), len(hp), errors.ErrUnsupported)
-	}
-	for i, n := range params {
-		if v, ok := n.Value().(*gt.Dense); !ok || v != hp[i].Value {
-			return nil, fmt.Errorf("λ₁ probe: parameter node %s does not hold the operator's parameter %q: %w", n.Name(), hp[i].Name, errors.ErrUnsupported)
-		}
+	if len(params) == 0 {
+		return nil, fmt.Errorf("λ₁ probe: no parameter nodes: %w", errors.ErrUnsupported)
 	}
 	var d eosDeviceMeasurer
 	switch dt := params[0].Dtype(); dt {
@@ -95,23 +89,17 @@ type eosLambdaDevice[T kernels.Float] struct {
 }
 
 func newEOSLambdaDevice[T kernels.Float](p *eosLambdaProbe, h *curvature.HessianOperator, prog *engine.Program, params gorgonia.Nodes) (_ *eosLambdaDevice[T], err error) {
-	set, err := engine.KernelSet[T](prog)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, errors.ErrUnsupported)
-	}
-	bufs, err := engine.Buffers[T](prog, params...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, errors.ErrUnsupported)
-	}
-	d := &eosLambdaDevice[T]{p: p, set: set}
+	d := &eosLambdaDevice[T]{p: p}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.close())
 		}
 	}()
-	if d.op, err = curvature.NewDeviceHessian(h, set, bufs); err != nil {
+	if d.op, err = curvature.NewDeviceHessianOn[T](h, prog, params); err != nil {
 		return nil, err
 	}
+	set := d.op.Set()
+	d.set = set
 	if d.op.Dim() != p.n {
 		return nil, fmt.Errorf("device operator of dimension %d, probe of %d", d.op.Dim(), p.n)
 	}
