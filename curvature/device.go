@@ -105,7 +105,7 @@ func (d *DeviceHessian[T]) flat() (kernels.Buffer[T], []kernels.Buffer[T], error
 // options returns engine options on d's set binding the parameter nodes
 // to d.params and the nodes extra to bufs.
 func (d *DeviceHessian[T]) options(params gorgonia.Nodes, extra gorgonia.Nodes, bufs []kernels.Buffer[T]) engine.Options {
-	o := engine.Options{Backend: engine.Native}
+	o := engine.OptionsOn(d.set)
 	for i, n := range params {
 		o.Resident = append(o.Resident, n)
 		o.Bind = append(o.Bind, engine.Bind[T](n, d.params[i]))
@@ -113,12 +113,6 @@ func (d *DeviceHessian[T]) options(params gorgonia.Nodes, extra gorgonia.Nodes, 
 	for i, n := range extra {
 		o.Resident = append(o.Resident, n)
 		o.Bind = append(o.Bind, engine.Bind[T](n, bufs[i]))
-	}
-	switch s := any(d.set).(type) {
-	case kernels.Set[float32]:
-		o.Set32 = s
-	case kernels.Set[float64]:
-		o.Set64 = s
 	}
 	return o
 }

@@ -118,3 +118,16 @@ func KernelSet[T kernels.Float](p *Program) (kernels.Set[T], error) {
 	}
 	return nat.set, nil
 }
+
+// OptionsOn returns options that compile a program to kernel calls on set
+// (Backend Native, set in the slot of its element type).
+func OptionsOn[T kernels.Float](set kernels.Set[T]) Options {
+	o := Options{Backend: Native}
+	switch s := any(set).(type) {
+	case kernels.Set[float32]:
+		o.Set32 = s
+	case kernels.Set[float64]:
+		o.Set64 = s
+	}
+	return o
+}

@@ -46,7 +46,7 @@ func newDeviceLMStepper[T kernels.Float](set kernels.Set[T], opt optim.Optimizer
 		}
 	}()
 	if s.tp, err = nn.NewLMProgramWith(m, nn.Training, c.Batch, c.Context, true, c.Seed, func(n nn.LMNodes) (engine.Options, error) {
-		o := train.DeviceOptions(set)
+		o := engine.OptionsOn(set)
 		o.Resident, o.DeviceOutputs = n.Params, append(append(gorgonia.Nodes{}, n.Grads...), n.Logits)
 		return o, nil
 	}); err != nil {
@@ -60,7 +60,7 @@ func newDeviceLMStepper[T kernels.Float](set kernels.Set[T], opt optim.Optimizer
 		return nil, fmt.Errorf("LM on a device: %w", err)
 	}
 	if s.ep, err = nn.NewLMProgramWith(m, nn.Evaluation, c.Batch, c.Context, false, 0, func(n nn.LMNodes) (engine.Options, error) {
-		o := train.DeviceOptions(set)
+		o := engine.OptionsOn(set)
 		o.Resident, o.DeviceOutputs = n.Params, gorgonia.Nodes{n.Logits}
 		for i, p := range n.Params {
 			o.Bind = append(o.Bind, engine.Bind[T](p, s.up.Params()[i]))

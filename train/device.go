@@ -53,19 +53,6 @@ type DeviceStep[T kernels.Float] struct {
 	hostSeen bool           // the model's tensors hold the parameters on the set
 }
 
-// DeviceOptions returns engine options that compile to kernel calls on set
-// (Backend Native, set in the slot of its element type).
-func DeviceOptions[T kernels.Float](set kernels.Set[T]) engine.Options {
-	o := engine.Options{Backend: engine.Native}
-	switch s := any(set).(type) {
-	case kernels.Set[float32]:
-		o.Set32 = s
-	case kernels.Set[float64]:
-		o.Set64 = s
-	}
-	return o
-}
-
 // DeviceUpdate is the update half of a training step on a kernel set: the
 // buffers of a compiled program's resident parameters and of the gradients
 // it leaves on its set, a DeviceOptimizer that updates the parameters
@@ -220,7 +207,7 @@ func NewDeviceStep[T kernels.Float](model nn.Model, opt optim.Optimizer, ds *dat
 		}
 	}
 	frozen := frozenInputs(model, obj, outputs)
-	eo := DeviceOptions(set)
+	eo := engine.OptionsOn(set)
 	eo.Resident, eo.DeviceOutputs = append(append(gorgonia.Nodes{}, obj.ParamNodes...), frozen...), grads
 	if gp.prog, err = engine.CompileWith(obj.G, eo, outputs...); err != nil {
 		if gp.stats != nil {
