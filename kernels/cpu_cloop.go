@@ -69,3 +69,38 @@ func cReLUMul[T Float](d, x, g []T, leak T) bool {
 	}
 	return false
 }
+
+// sgdC is the C loop of sgdGo.
+func sgdC[T Float](p, g, buf []T, h SGDHyper) bool {
+	lr, mu, damp, wd := T(h.LR), T(h.Momentum), T(h.Dampening), T(h.WeightDecay)
+	decay := T(1 - h.LR*h.DecoupledWeightDecay)
+	switch ps := any(p).(type) {
+	case []float32:
+		b, _ := any(buf).([]float32)
+		return cloop.SGD32(ps, any(g).([]float32), b, float32(lr), float32(mu), float32(damp), float32(wd), float32(decay),
+			h.First, h.Nesterov)
+	case []float64:
+		b, _ := any(buf).([]float64)
+		return cloop.SGD64(ps, any(g).([]float64), b, float64(lr), float64(mu), float64(damp), float64(wd), float64(decay),
+			h.First, h.Nesterov)
+	}
+	return false
+}
+
+// rmspropC is the C loop of rmspropGo.
+func rmspropC[T Float](p, g, sq, ga, buf []T, h RMSpropHyper) bool {
+	lr, alpha, eps, wd, mu := T(h.LR), T(h.Alpha), T(h.Eps), T(h.WeightDecay), T(h.Momentum)
+	switch ps := any(p).(type) {
+	case []float32:
+		a, _ := any(ga).([]float32)
+		b, _ := any(buf).([]float32)
+		return cloop.RMSprop32(ps, any(g).([]float32), any(sq).([]float32), a, b, float32(lr), float32(alpha), float32(eps),
+			float32(wd), float32(mu))
+	case []float64:
+		a, _ := any(ga).([]float64)
+		b, _ := any(buf).([]float64)
+		return cloop.RMSprop64(ps, any(g).([]float64), any(sq).([]float64), a, b, float64(lr), float64(alpha), float64(eps),
+			float64(wd), float64(mu))
+	}
+	return false
+}

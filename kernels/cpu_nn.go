@@ -239,30 +239,40 @@ func sub[T Float](s []T, lo, hi int) []T {
 }
 
 func sgdRange[T Float](p, g, buf []T, h SGDHyper) {
+	if !sgdC(p, g, buf, h) {
+		sgdGo(p, g, buf, h)
+	}
+}
+
+// sgdGo is SGD's update in Go. Every product is rounded before it is added
+// (the conversions T(…) keep a compiler from fusing multiply-adds), so the
+// loop computes what the packed C loop (sgdC) computes on every build.
+func sgdGo[T Float](p, g, buf []T, h SGDHyper) {
 	lr, mu, damp, wd := T(h.LR), T(h.Momentum), T(h.Dampening), T(h.WeightDecay)
 	decay := T(1 - h.LR*h.DecoupledWeightDecay)
+	g = g[:len(p)]
 	if buf == nil {
 		for i, x := range p {
-			d := g[i] + wd*x
-			p[i] = x*decay - lr*d
+			d := g[i] + T(wd*x)
+			p[i] = T(x*decay) - T(lr*d)
 		}
 		return
 	}
 	buf = buf[:len(p)]
 	first, nesterov := h.First, h.Nesterov
 	for i, x := range p {
-		d := g[i] + wd*x
+		d := g[i] + T(wd*x)
 		b := d
 		if !first {
-			b = mu*buf[i] + (1-damp)*d
+			b = T(mu*buf[i]) + T((1-damp)*d)
 		}
 		buf[i] = b
 		if nesterov {
-			d += mu * b
+			d += T(mu * b)
 		} else {
 			d = b
 		}
-		p[i] = x*decay - lr*d
+		p[i] = T(x*decay) - T(lr*d)
 	}
 }
 
@@ -303,8 +313,16 @@ func adamGo[T Float](p, g, m, v, vmax []T, h AdamHyper, stepSize, invBc2s, decay
 }
 
 func rmspropRange[T Float](p, g, sq, ga, buf []T, h RMSpropHyper) {
+	if !rmspropC(p, g, sq, ga, buf, h) {
+		rmspropGo(p, g, sq, ga, buf, h)
+	}
+}
+
+// rmspropGo is RMSprop's update in Go, every product rounded before it is
+// added (as sgdGo), which is what the packed C loop (rmspropC) computes.
+func rmspropGo[T Float](p, g, sq, ga, buf []T, h RMSpropHyper) {
 	lr, alpha, eps, wd, mu := T(h.LR), T(h.Alpha), T(h.Eps), T(h.WeightDecay), T(h.Momentum)
-	sq = sq[:len(p)]
+	g, sq = g[:len(p)], sq[:len(p)]
 	if ga != nil {
 		ga = ga[:len(p)]
 	}
@@ -312,20 +330,20 @@ func rmspropRange[T Float](p, g, sq, ga, buf []T, h RMSpropHyper) {
 		buf = buf[:len(p)]
 	}
 	for i, x := range p {
-		gi := g[i] + wd*x
-		s := alpha*sq[i] + (1-alpha)*gi*gi
+		gi := g[i] + T(wd*x)
+		s := T(alpha*sq[i]) + T((1-alpha)*gi*gi)
 		sq[i] = s
 		if ga != nil {
-			a := alpha*ga[i] + (1-alpha)*gi
+			a := T(alpha*ga[i]) + T((1-alpha)*gi)
 			ga[i] = a
-			s -= a * a
+			s -= T(a * a)
 		}
 		u := gi / (T(math.Sqrt(float64(s))) + eps)
 		if buf != nil {
-			u += mu * buf[i]
+			u += T(mu * buf[i])
 			buf[i] = u
 		}
-		p[i] = x - lr*u
+		p[i] = x - T(lr*u)
 	}
 }
 
@@ -370,7 +388,8 @@ func optOperands[T Float](pname string, p Buffer[T], ops ...operand[T]) ([]T, [4
 // drops its references to the caller's memory.
 func (s *CPU[T]) runOpt() {
 	j := &s.opt
-	s.pool.do(len(j.p), j, s.parFast(len(j.p), j.kind == optAdam && j.c == nil))
+	fast := j.kind == optAdam && j.c == nil || j.kind == optSGD || j.kind == optRMSprop
+	s.pool.do(len(j.p), j, s.parFast(len(j.p), fast))
 	j.p, j.g, j.a, j.b, j.c = nil, nil, nil, nil, nil
 }
 
