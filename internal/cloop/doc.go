@@ -6,8 +6,10 @@
 // are equal bit for bit; the Go loops stay as the fallback and the
 // reference the tests compare against.
 //
-// Each loop exists for SSE2 (every x86-64 processor) and AVX, chosen at run
-// time by what the processor supports; other architectures have no C loops. Builds without
+// The loops: Adam's, SGD's and RMSprop's updates, contiguous add, subtract,
+// multiply and divide, and (leaky) ReLU with its backward. Each exists for
+// SSE2 (every x86-64 processor) and AVX or AVX2, chosen at run time by what
+// the processor supports; other architectures have no C loops. Builds without
 // cgo, or with the tag noopenblas (the pure-Go build), report Available()
 // false and the kernel set keeps its Go loops.
 package cloop
