@@ -30,10 +30,14 @@ func ReLUMul32(d, x, g []float32, leak float32) bool { return false }
 func ReLUMul64(d, x, g []float64, leak float64) bool { return false }
 
 // SGD32 reports false: this build has no C loops.
-func SGD32(p, g, buf []float32, lr, mu, damp, wd, decay float32, first, nesterov bool) bool { return false }
+func SGD32(p, g, buf []float32, lr, mu, damp, wd, decay float32, first, nesterov bool) bool {
+	return false
+}
 
 // SGD64 reports false: this build has no C loops.
-func SGD64(p, g, buf []float64, lr, mu, damp, wd, decay float64, first, nesterov bool) bool { return false }
+func SGD64(p, g, buf []float64, lr, mu, damp, wd, decay float64, first, nesterov bool) bool {
+	return false
+}
 
 // RMSprop32 reports false: this build has no C loops.
 func RMSprop32(p, g, sq, ga, buf []float32, lr, alpha, eps, wd, mu float32) bool { return false }
