@@ -278,6 +278,50 @@ func (s *Set[T]) dev(what string, b kernels.Buffer[T], n int) (*Buffer[T], error
 	return d, nil
 }
 
+// operand is one buffer argument for devs: its name in error messages, the
+// buffer, and the elements it must hold (with like set: as many as the first
+// operand's buffer holds).
+type operand[T kernels.Float] struct {
+	what string
+	b    kernels.Buffer[T]
+	n    int
+	like bool
+}
+
+// sized is the operand b, named what, that must hold n elements.
+// (A method, not a function: T cannot be inferred from a Buffer[T], whose
+// methods do not mention T.)
+func (*Set[T]) sized(what string, b kernels.Buffer[T], n int) operand[T] {
+	return operand[T]{what: what, b: b, n: n}
+}
+
+// likeFirst is the operand b, named what, that must hold as many elements
+// as the first operand of the same devs call (never the first itself).
+func (*Set[T]) likeFirst(what string, b kernels.Buffer[T]) operand[T] {
+	return operand[T]{what: what, b: b, like: true}
+}
+
+// maxOperands is the most operands one devs call takes.
+const maxOperands = 4
+
+// devs checks the operands with dev, in order, and returns their device
+// buffers in the same positions; it stops at the first error and returns it
+// unchanged. The array result and the variadic slice stay on the stack.
+func (s *Set[T]) devs(ops ...operand[T]) ([maxOperands]*Buffer[T], error) {
+	var d [maxOperands]*Buffer[T]
+	for i, o := range ops {
+		n := o.n
+		if o.like {
+			n = d[0].n
+		}
+		var err error
+		if d[i], err = s.dev(o.what, o.b, n); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
 // Upload implements kernels.Set.
 func (s *Set[T]) Upload(dst kernels.Buffer[T], src []T) error {
 	if err := s.enter(); err != nil {
@@ -379,18 +423,12 @@ func (s *Set[T]) BatchedGemm(batch int, tA, tB bool, m, n, k int, alpha T, a, b 
 	if batch < 0 || m < 0 || n < 0 || k < 0 {
 		return fmt.Errorf("cuda: gemm: negative size %d×(%d×%d×%d)", batch, m, n, k)
 	}
-	ad, err := s.dev("gemm A", a, batch*m*k)
+	d, err := s.devs(s.sized("gemm A", a, batch*m*k), s.sized("gemm B", b, batch*k*n),
+		s.sized("gemm C", c, batch*m*n))
 	if err != nil {
 		return err
 	}
-	bd, err := s.dev("gemm B", b, batch*k*n)
-	if err != nil {
-		return err
-	}
-	cd, err := s.dev("gemm C", c, batch*m*n)
-	if err != nil {
-		return err
-	}
+	ad, bd, cd := d[0], d[1], d[2]
 	if batch == 0 || m == 0 || n == 0 {
 		return nil
 	}
@@ -425,14 +463,11 @@ func (s *Set[T]) Unary(op kernels.UnaryOp, dst, src kernels.Buffer[T], args kern
 	if err := kernels.CheckUnaryArgs(op, args); err != nil {
 		return err
 	}
-	x, err := s.dev("unary src", src, 0)
+	ds, err := s.devs(s.sized("unary src", src, 0), s.likeFirst("unary dst", dst))
 	if err != nil {
 		return err
 	}
-	d, err := s.dev("unary dst", dst, x.n)
-	if err != nil {
-		return err
-	}
+	x, d := ds[0], ds[1]
 	s.i(0, int64(op))
 	s.p(1, d)
 	s.p(2, x)
@@ -449,18 +484,12 @@ func (s *Set[T]) ReLUBackward(dst, x, g kernels.Buffer[T], leak float64) error {
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	xd, err := s.dev("relu backward x", x, 0)
+	d, err := s.devs(s.sized("relu backward x", x, 0), s.likeFirst("relu backward gradient", g),
+		s.likeFirst("relu backward dst", dst))
 	if err != nil {
 		return err
 	}
-	gd, err := s.dev("relu backward gradient", g, xd.n)
-	if err != nil {
-		return err
-	}
-	dd, err := s.dev("relu backward dst", dst, xd.n)
-	if err != nil {
-		return err
-	}
+	xd, gd, dd := d[0], d[1], d[2]
 	s.p(0, dd)
 	s.p(1, xd)
 	s.p(2, gd)
@@ -516,18 +545,12 @@ func (s *Set[T]) Binary(op kernels.BinaryOp, dst, a, b kernels.Buffer[T], bc *ke
 			shape[4-r+i], sa[4-r+i], sb[4-r+i] = ms[i], ma[i], mb[i]
 		}
 	}
-	ad, err := s.dev("binary a", a, int(na))
+	ds, err := s.devs(s.sized("binary a", a, int(na)), s.sized("binary b", b, int(nb)),
+		s.sized("binary dst", dst, int(n)))
 	if err != nil {
 		return err
 	}
-	bd, err := s.dev("binary b", b, int(nb))
-	if err != nil {
-		return err
-	}
-	d, err := s.dev("binary dst", dst, int(n))
-	if err != nil {
-		return err
-	}
+	ad, bd, d := ds[0], ds[1], ds[2]
 	s.i(0, int64(op))
 	s.p(1, d)
 	s.p(2, ad)
@@ -552,14 +575,11 @@ func (s *Set[T]) Reduce(op kernels.ReduceOp, dst, src kernels.Buffer[T], outer, 
 	if outer < 0 || n < 0 || inner < 0 {
 		return fmt.Errorf("cuda: reduce: negative size")
 	}
-	x, err := s.dev("reduce src", src, outer*n*inner)
+	ds, err := s.devs(s.sized("reduce src", src, outer*n*inner), s.sized("reduce dst", dst, outer*inner))
 	if err != nil {
 		return err
 	}
-	d, err := s.dev("reduce dst", dst, outer*inner)
-	if err != nil {
-		return err
-	}
+	x, d := ds[0], ds[1]
 	if outer*inner == 0 {
 		return nil
 	}
@@ -579,14 +599,11 @@ func (s *Set[T]) Expand(dst, src kernels.Buffer[T], outer, n, inner int, scale T
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	x, err := s.dev("expand src", src, outer*inner)
+	ds, err := s.devs(s.sized("expand src", src, outer*inner), s.sized("expand dst", dst, outer*n*inner))
 	if err != nil {
 		return err
 	}
-	d, err := s.dev("expand dst", dst, outer*n*inner)
-	if err != nil {
-		return err
-	}
+	x, d := ds[0], ds[1]
 	s.p(0, d)
 	s.p(1, x)
 	s.i(2, int64(outer))
@@ -602,14 +619,11 @@ func (s *Set[T]) Softmax(dst, src kernels.Buffer[T], rows, cols int, log bool) e
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	x, err := s.dev("softmax src", src, rows*cols)
+	ds, err := s.devs(s.sized("softmax src", src, rows*cols), s.sized("softmax dst", dst, rows*cols))
 	if err != nil {
 		return err
 	}
-	d, err := s.dev("softmax dst", dst, rows*cols)
-	if err != nil {
-		return err
-	}
+	x, d := ds[0], ds[1]
 	if rows == 0 {
 		return nil
 	}
@@ -631,17 +645,12 @@ func (s *Set[T]) SoftmaxCrossEntropy(loss, logits, targets kernels.Buffer[T], ro
 	if rows <= 0 || cols <= 0 {
 		return fmt.Errorf("cuda: softmax cross-entropy: size %d×%d", rows, cols)
 	}
-	x, err := s.dev("cross-entropy logits", logits, rows*cols)
+	d, err := s.devs(s.sized("cross-entropy logits", logits, rows*cols),
+		s.sized("cross-entropy targets", targets, rows*cols), s.sized("cross-entropy loss", loss, 1))
 	if err != nil {
 		return err
 	}
-	t, err := s.dev("cross-entropy targets", targets, rows*cols)
-	if err != nil {
-		return err
-	}
-	if _, err := s.dev("cross-entropy loss", loss, 1); err != nil {
-		return err
-	}
+	x, t := d[0], d[1]
 	if s.rowBuf == nil || s.rowBuf.n < rows {
 		if s.rowBuf != nil {
 			if err := s.Free(s.rowBuf); err != nil {
@@ -681,14 +690,11 @@ func (s *Set[T]) Im2col(col, img kernels.Buffer[T], g kernels.ConvGeom) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	x, err := s.dev("im2col image", img, g.N*g.C*g.H*g.W)
+	d, err := s.devs(s.sized("im2col image", img, g.N*g.C*g.H*g.W), s.sized("im2col columns", col, g.ColLen()))
 	if err != nil {
 		return err
 	}
-	c, err := s.dev("im2col columns", col, g.ColLen())
-	if err != nil {
-		return err
-	}
+	x, c := d[0], d[1]
 	s.p(0, c)
 	s.p(1, x)
 	s.geom(g)
@@ -704,14 +710,11 @@ func (s *Set[T]) Col2im(img, col kernels.Buffer[T], g kernels.ConvGeom) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	x, err := s.dev("col2im image", img, g.N*g.C*g.H*g.W)
+	d, err := s.devs(s.sized("col2im image", img, g.N*g.C*g.H*g.W), s.sized("col2im columns", col, g.ColLen()))
 	if err != nil {
 		return err
 	}
-	c, err := s.dev("col2im columns", col, g.ColLen())
-	if err != nil {
-		return err
-	}
+	x, c := d[0], d[1]
 	s.p(0, x)
 	s.p(1, c)
 	s.geom(g)
@@ -734,14 +737,11 @@ func (s *Set[T]) pool2d(k string, dst, arg, src kernels.Buffer[T], g kernels.Poo
 		nd, ns, work = in, out, in
 	}
 	// Constant names: building them per call would allocate.
-	d, err := s.dev("max-pool output", dst, nd)
+	ds, err := s.devs(s.sized("max-pool output", dst, nd), s.sized("max-pool input", src, ns))
 	if err != nil {
 		return err
 	}
-	x, err := s.dev("max-pool input", src, ns)
-	if err != nil {
-		return err
-	}
+	d, x := ds[0], ds[1]
 	a, err := s.optDev("max-pool argmax", arg, out, arg != nil || k != "maxpool")
 	if err != nil {
 		return err
@@ -788,14 +788,11 @@ func (s *Set[T]) avgPool(adjoint bool, dst, src kernels.Buffer[T], g kernels.Poo
 		k, nd, ns = "avgpool_adjoint", g.InLen(), g.OutLen()
 		dname, sname = "avg-pool adjoint output", "avg-pool adjoint gradient"
 	}
-	d, err := s.dev(dname, dst, nd)
+	ds, err := s.devs(s.sized(dname, dst, nd), s.sized(sname, src, ns))
 	if err != nil {
 		return err
 	}
-	x, err := s.dev(sname, src, ns)
-	if err != nil {
-		return err
-	}
+	d, x := ds[0], ds[1]
 	oh, ow := g.Out()
 	s.p(0, d)
 	s.p(1, x)
@@ -834,14 +831,11 @@ func (s *Set[T]) upsample(adjoint bool, dst, src kernels.Buffer[T], planes, h, w
 		k, nd, ns = "upsample_adjoint", small, big
 		dname, sname = "upsample adjoint output", "upsample adjoint gradient"
 	}
-	d, err := s.dev(dname, dst, nd)
+	ds, err := s.devs(s.sized(dname, dst, nd), s.sized(sname, src, ns))
 	if err != nil {
 		return err
 	}
-	x, err := s.dev(sname, src, ns)
-	if err != nil {
-		return err
-	}
+	d, x := ds[0], ds[1]
 	if nd == 0 {
 		return nil
 	}
@@ -874,18 +868,12 @@ func (s *Set[T]) Gather(dst, table, ids kernels.Buffer[T], n, v, d int) error {
 	if n < 0 || v < 0 || d < 0 {
 		return fmt.Errorf("cuda: gather: negative size n=%d v=%d d=%d", n, v, d)
 	}
-	dd, err := s.dev("gather output", dst, n*d)
+	b, err := s.devs(s.sized("gather output", dst, n*d), s.sized("gather table", table, v*d),
+		s.sized("gather ids", ids, n))
 	if err != nil {
 		return err
 	}
-	td, err := s.dev("gather table", table, v*d)
-	if err != nil {
-		return err
-	}
-	id, err := s.dev("gather ids", ids, n)
-	if err != nil {
-		return err
-	}
+	dd, td, id := b[0], b[1], b[2]
 	if n*d == 0 {
 		return nil
 	}
@@ -909,18 +897,12 @@ func (s *Set[T]) ScatterAdd(dst, src, ids kernels.Buffer[T], n, v, d int) error 
 	if n < 0 || v < 0 || d < 0 {
 		return fmt.Errorf("cuda: scatter-add: negative size n=%d v=%d d=%d", n, v, d)
 	}
-	dd, err := s.dev("scatter-add output", dst, v*d)
+	b, err := s.devs(s.sized("scatter-add output", dst, v*d), s.sized("scatter-add rows", src, n*d),
+		s.sized("scatter-add ids", ids, n))
 	if err != nil {
 		return err
 	}
-	sd, err := s.dev("scatter-add rows", src, n*d)
-	if err != nil {
-		return err
-	}
-	id, err := s.dev("scatter-add ids", ids, n)
-	if err != nil {
-		return err
-	}
+	dd, sd, id := b[0], b[1], b[2]
 	if v*d == 0 {
 		return nil
 	}
@@ -969,14 +951,11 @@ func (s *Set[T]) SGD(p, g, v kernels.Buffer[T], h kernels.SGDHyper) error {
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	pd, err := s.dev("sgd param", p, 0)
+	d, err := s.devs(s.sized("sgd param", p, 0), s.likeFirst("sgd grad", g))
 	if err != nil {
 		return err
 	}
-	gd, err := s.dev("sgd grad", g, pd.n)
-	if err != nil {
-		return err
-	}
+	pd, gd := d[0], d[1]
 	vd, err := s.optDev("sgd momentum", v, pd.n, h.Momentum != 0)
 	if err != nil {
 		return err
@@ -1004,22 +983,12 @@ func (s *Set[T]) Adam(p, g, m, v, vmax kernels.Buffer[T], h kernels.AdamHyper) e
 	if h.Step < 1 {
 		return fmt.Errorf("cuda: adam: step %d, want ≥ 1", h.Step)
 	}
-	pd, err := s.dev("adam param", p, 0)
+	d, err := s.devs(s.sized("adam param", p, 0), s.likeFirst("adam grad", g), s.likeFirst("adam first moment", m),
+		s.likeFirst("adam second moment", v))
 	if err != nil {
 		return err
 	}
-	gd, err := s.dev("adam grad", g, pd.n)
-	if err != nil {
-		return err
-	}
-	md, err := s.dev("adam first moment", m, pd.n)
-	if err != nil {
-		return err
-	}
-	vd, err := s.dev("adam second moment", v, pd.n)
-	if err != nil {
-		return err
-	}
+	pd, gd, md, vd := d[0], d[1], d[2], d[3]
 	xd, err := s.optDev("adam running maximum", vmax, pd.n, h.AMSGrad)
 	if err != nil {
 		return err
@@ -1047,18 +1016,12 @@ func (s *Set[T]) RMSprop(p, g, sq, gavg, buf kernels.Buffer[T], h kernels.RMSpro
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	pd, err := s.dev("rmsprop param", p, 0)
+	d, err := s.devs(s.sized("rmsprop param", p, 0), s.likeFirst("rmsprop grad", g),
+		s.likeFirst("rmsprop square average", sq))
 	if err != nil {
 		return err
 	}
-	gd, err := s.dev("rmsprop grad", g, pd.n)
-	if err != nil {
-		return err
-	}
-	sd, err := s.dev("rmsprop square average", sq, pd.n)
-	if err != nil {
-		return err
-	}
+	pd, gd, sd := d[0], d[1], d[2]
 	ad, err := s.optDev("rmsprop gradient average", gavg, pd.n, h.Centered)
 	if err != nil {
 		return err
@@ -1114,14 +1077,11 @@ func (s *Set[T]) Dot(a, b kernels.Buffer[T]) (float64, error) {
 		return math.NaN(), err
 	}
 	defer runtime.UnlockOSThread()
-	ad, err := s.dev("dot a", a, 0)
+	d, err := s.devs(s.sized("dot a", a, 0), s.likeFirst("dot b", b))
 	if err != nil {
 		return math.NaN(), err
 	}
-	bd, err := s.dev("dot b", b, ad.n)
-	if err != nil {
-		return math.NaN(), err
-	}
+	ad, bd := d[0], d[1]
 	return s.reduce64(ad, bd, 0)
 }
 
@@ -1154,14 +1114,11 @@ func (s *Set[T]) Axpy(alpha T, x, y kernels.Buffer[T]) error {
 		return err
 	}
 	defer runtime.UnlockOSThread()
-	xd, err := s.dev("axpy x", x, 0)
+	d, err := s.devs(s.sized("axpy x", x, 0), s.likeFirst("axpy y", y))
 	if err != nil {
 		return err
 	}
-	yd, err := s.dev("axpy y", y, xd.n)
-	if err != nil {
-		return err
-	}
+	xd, yd := d[0], d[1]
 	return s.axpy(float64(alpha), xd, yd, 0)
 }
 
@@ -1171,14 +1128,11 @@ func (s *Set[T]) NormalizeRayleigh(v, w kernels.Buffer[T]) (lambda, norm float64
 		return math.NaN(), math.NaN(), err
 	}
 	defer runtime.UnlockOSThread()
-	vd, err := s.dev("rayleigh v", v, 0)
+	d, err := s.devs(s.sized("rayleigh v", v, 0), s.likeFirst("rayleigh w", w))
 	if err != nil {
 		return math.NaN(), math.NaN(), err
 	}
-	wd, err := s.dev("rayleigh w", w, vd.n)
-	if err != nil {
-		return math.NaN(), math.NaN(), err
-	}
+	vd, wd := d[0], d[1]
 	vw, err := s.reduce64(vd, wd, 0)
 	if err != nil {
 		return math.NaN(), math.NaN(), err
