@@ -27,16 +27,11 @@ func TestCUDAMatchesTape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	for _, dt := range []gt.Dtype{gt.Float64, gt.Float32} {
 		for _, act := range []string{"relu", "tanh"} {
 			t.Run(fmt.Sprintf("%v/%s", dt, act), func(t *testing.T) {

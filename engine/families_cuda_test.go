@@ -41,15 +41,10 @@ func cudaFamilyTolerance(dt gt.Dtype) float64 {
 // small MLPs and linear nets) on the CUDA sets and compares with the
 // TapeMachine on the host (built with -tags gradlabcuda; needs a GPU).
 func TestCUDAFamiliesMatchTape(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	familiesOnSets(t, s32, s64, cudaFamilyTolerance)
 }

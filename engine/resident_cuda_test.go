@@ -84,16 +84,11 @@ func (c *cudaTrainer[T]) close() { c.opt.Close(); c.prog.Close() }
 // with parameters, gradients and momentum on the GPU, and compares the
 // losses and the final parameters with the same steps on the host.
 func TestCUDAResidentTraining(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	t.Run("float32", func(t *testing.T) { cudaResident(t, s32, gt.Float32, 2e-4) })
 	t.Run("float64", func(t *testing.T) { cudaResident(t, s64, gt.Float64, 1e-9) })
 }

@@ -21,16 +21,11 @@ import (
 // took another step because of rounding must still agree to 1e-3; such
 // measurements are reported. Runs only in the GPU check.
 func TestCUDAEOSProbeMatchesHost(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	dev := &train.Device{Set32: s32, Set64: s64}
 	for _, c := range []struct {
 		dt  gt.Dtype

@@ -21,16 +21,11 @@ import (
 // differ between the two runs, without any effect on the loss (softmax is
 // invariant to it). Runs only in the GPU check.
 func TestCUDAGPTTrainingMatchesHost(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	gptHostVsDevice(t, &train.Device{Set32: s32, Set64: s64}, func(dt gt.Dtype) float64 {
 		if dt == gt.Float32 {
 			return 1e-3

@@ -20,16 +20,11 @@ import (
 // rounding: float64 to 1e-9 and float32 to 1e-3 relative in the final
 // training loss and parameters. Runs only in the GPU check.
 func TestCUDATrainingMatchesHost(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	for _, c := range []struct {
 		dt  gt.Dtype
 		tol float64
@@ -74,16 +69,11 @@ func TestCUDATrainingMatchesHost(t *testing.T) {
 // (float64: 1e-7 relative, the residual on the scale of λ₁), and the
 // probes never saw downloaded parameters. Runs only in the GPU check.
 func TestCUDAProbesMatchHost(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	for _, method := range []curvature.EigenMethod{curvature.LanczosMethod, curvature.PowerMethod} {
 		t.Run(method.String(), func(t *testing.T) {
 			dh, dd := t.TempDir(), t.TempDir()
@@ -127,16 +117,11 @@ func TestCUDAProbesMatchHost(t *testing.T) {
 // rounding of about 1e-6 per step stays far below 1e-3). Runs only in the
 // GPU check.
 func TestCUDAResNetTrainingMatchesHost(t *testing.T) {
-	s32, err := cuda.New[float32](0)
+	s32, s64, closeSets, err := cuda.NewSets(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s32.Close()
-	s64, err := cuda.New[float64](0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s64.Close()
+	defer closeSets()
 	for _, c := range []struct {
 		dt  gt.Dtype
 		tol float64

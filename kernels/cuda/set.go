@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -141,6 +142,19 @@ func NewWithOptions[T kernels.Float](o Options) (*Set[T], error) {
 		return nil, fmt.Errorf("cuda: alloc: %w", err)
 	}
 	return s, nil
+}
+
+// NewSets creates a float32 and a float64 set on device ordinal dev (what
+// a device holding models of either element type needs) and a function
+// that closes both.
+func NewSets(dev int) (s32 *Set[float32], s64 *Set[float64], closeBoth func() error, err error) {
+	if s32, err = New[float32](dev); err != nil {
+		return nil, nil, nil, err
+	}
+	if s64, err = New[float64](dev); err != nil {
+		return nil, nil, nil, errors.Join(err, s32.Close())
+	}
+	return s32, s64, func() error { return errors.Join(s64.Close(), s32.Close()) }, nil
 }
 
 // enter pins the goroutine to its OS thread and makes the set's context
