@@ -311,11 +311,7 @@ func TestDeviceSolversDoNotAllocate(t *testing.T) {
 	defer op.Close()
 	set := newHidden[float64](t)
 	prog, params := residentStep[float64](t, model, set, 4)
-	_, bufs, err := deviceBuffers[float64](op, prog, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDeviceHessian[float64](op, set, bufs)
+	d, err := NewDeviceHessianOn[float64](op, prog, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,11 +438,7 @@ func TestDeviceLanczosRunUntil(t *testing.T) {
 	defer op.Close()
 	set := newHidden[float64](t)
 	prog, params := residentStep[float64](t, model, set, 4)
-	_, bufs, err := deviceBuffers[float64](op, prog, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDeviceHessian[float64](op, set, bufs)
+	d, err := NewDeviceHessianOn[float64](op, prog, params)
 	if err != nil {
 		t.Fatal(err)
 	}
