@@ -142,20 +142,8 @@ func TestResidentParameters(t *testing.T) {
 			if dev {
 				set = cnt
 			}
-			prog, err := engine.CompileWith(r.obj.G, engine.Options{Backend: engine.Native, Set64: set,
-				Resident: r.obj.ParamNodes, DeviceOutputs: r.grads}, r.outputs()...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			prog, pbufs, gbufs := compileResidentStep(t, r.obj.G, set, r.obj.ParamNodes, r.grads, r.outputs())
 			defer prog.Close()
-			pbufs, err := engine.Buffers[float64](prog, r.obj.ParamNodes...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gbufs, err := engine.Buffers[float64](prog, r.grads...)
-			if err != nil {
-				t.Fatal(err)
-			}
 			const lr = 0.3
 			for it := 0; it < 4; it++ {
 				wantLoss, wantGrads := r.hostValues(t)
@@ -479,4 +467,26 @@ func TestResidentProbePowerIteration(t *testing.T) {
 	if math.Abs(lambda-want) > 1e-6*math.Abs(want) {
 		t.Errorf("power iteration on the set: λ = %.10g, dense Hessian from finite differences: %.10g", lambda, want)
 	}
+}
+
+// compileResidentStep compiles outputs of g on set with params resident and
+// grads left on the set, and returns the program with the parameter and
+// gradient buffers.
+func compileResidentStep(t *testing.T, g *gorgonia.ExprGraph, set kernels.Set[float64], params, grads, outputs gorgonia.Nodes) (
+	*engine.Program, []kernels.Buffer[float64], []kernels.Buffer[float64]) {
+	t.Helper()
+	prog, err := engine.CompileWith(g, engine.Options{Backend: engine.Native, Set64: set, Resident: params, DeviceOutputs: grads},
+		outputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbufs, err := engine.Buffers[float64](prog, params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gbufs, err := engine.Buffers[float64](prog, grads...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prog, pbufs, gbufs
 }

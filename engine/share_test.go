@@ -91,20 +91,9 @@ func TestBindSharesResidentParameters(t *testing.T) {
 			if dev {
 				set = cnt
 			}
-			step, err := engine.CompileWith(s.step.G, engine.Options{Backend: engine.Native, Set64: set,
-				Resident: s.step.ParamNodes, DeviceOutputs: s.grads}, append(gorgonia.Nodes{s.step.Loss}, s.grads...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			step, pbufs, gbufs := compileResidentStep(t, s.step.G, set, s.step.ParamNodes, s.grads,
+				append(gorgonia.Nodes{s.step.Loss}, s.grads...))
 			defer step.Close()
-			pbufs, err := engine.Buffers[float64](step, s.step.ParamNodes...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gbufs, err := engine.Buffers[float64](step, s.grads...)
-			if err != nil {
-				t.Fatal(err)
-			}
 			binds := make([]engine.Binding, len(pbufs))
 			for i, b := range pbufs {
 				binds[i] = engine.Bind[float64](s.eval.ParamNodes[i], b)
