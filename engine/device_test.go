@@ -7,12 +7,8 @@ import (
 	gt "gorgonia.org/tensor"
 
 	"github.com/gradlab/gradlab/autodiff"
-	"github.com/gradlab/gradlab/data"
 	"github.com/gradlab/gradlab/engine"
 	"github.com/gradlab/gradlab/kernels"
-	"github.com/gradlab/gradlab/nn"
-	"github.com/gradlab/gradlab/objective"
-	"github.com/gradlab/gradlab/tensor"
 )
 
 // device hides the CPU set's concrete type, so the engine treats it as a
@@ -24,24 +20,9 @@ type device struct{ kernels.Set[float64] }
 // the engine's device path (uploads and downloads) and compares with the
 // TapeMachine over batches written in place.
 func TestDeviceSetMatchesTape(t *testing.T) {
-	ds, err := data.GaussianMixture(3, 2, 20, 2, 0.5, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	act, _ := nn.ParseActivation("tanh")
-	m, err := nn.NewMLP(tensor.NewRNG(2, 1), gt.Float64, []int{2, 6, 3}, act, tensor.HeNormal(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := objective.Build(m, ds, 7, objective.CrossEntropy, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newResidentMLP(t)
+	ds, o, grads := r.ds, r.obj, r.grads
 	probe, err := autodiff.NewProbe(o.G, o.ParamNodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads, err := autodiff.Grad(o.Loss, o.ParamNodes...)
 	if err != nil {
 		t.Fatal(err)
 	}
